@@ -1,0 +1,1 @@
+"""Adapters and wiring: the entry point, settings, the store, the terminal and Telegram chats."""

@@ -1,0 +1,253 @@
+"""The coach: `transition(state, event, now=, programme=)` returns the new state, the replies and
+the effects. Pure: no clock, no network, no database. Every state accepts every event; what does
+not fit gets a helpful answer and leaves the state as it was."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from conversations import guided_session, onboarding, settings_menu
+from conversations.events import (
+    Choose,
+    Command,
+    Event,
+    HoldTimeUp,
+    NudgeDue,
+    Text,
+    Unsupported,
+)
+from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask, reply_for, say_only
+from conversations.parsing import parse_whole_number
+from conversations.replies import Reply, ShowProgress
+from conversations.state import ONBOARDING_STEPS, SESSION_STEPS, Coachee, Step, utc
+from conversations.steps import SPECS
+from data.programme import Programme
+from schedules.local_time import format_time
+from schedules.progression import current_doses, sessions_to_advance
+
+COMMANDS = ("start", "session", "progress", "settings", "pause", "resume", "stop", "help")
+DEFAULT_PAUSE_DAYS = 7
+MAX_PAUSE_DAYS = 60
+
+
+def transition(state: Coachee, event: Event, *, now: datetime, programme: Programme) -> Outcome:
+    """Handle one event for one user."""
+    ctx = Ctx(programme, utc(now))
+    match event:
+        case Command(name=name, argument=argument):
+            return _command(state, name.lower().lstrip("/"), argument.strip(), ctx)
+        case Choose(choice=choice, step_no=step_no):
+            return _choose(state, choice, step_no, ctx)
+        case Text(text=text):
+            return _text(state, text, ctx)
+        case HoldTimeUp(step_no=step_no):
+            if state.flow.step is Step.HOLDING and step_no == state.flow.step_no:
+                return guided_session.end_hold(state, ctx, early=False)
+            return Outcome(state)
+        case Unsupported():
+            return _reask_or(state, ctx, ctx.say("unsupported_input"))
+        case NudgeDue():
+            return Outcome(state)
+
+
+def prompt(state: Coachee, *, now: datetime, programme: Programme) -> Reply | None:
+    """The waiting question as it would be asked now, or None before the first hello."""
+    if state.flow.step is Step.NEW:
+        return None
+    ctx = Ctx(programme, utc(now))
+    return reply_for(state, SPECS[state.flow.step].question(state, ctx))
+
+
+def choices_of(state: Coachee, *, now: datetime, programme: Programme) -> tuple[str, ...]:
+    """The ids of the choices the waiting question offers."""
+    reply = prompt(state, now=now, programme=programme)
+    return tuple(c.id for c in reply.choices) if reply else ()
+
+
+# --- answers ------------------------------------------------------------------------------------
+
+
+def _spec(state: Coachee) -> StepSpec | None:
+    return SPECS.get(state.flow.step)
+
+
+def _question(state: Coachee, ctx: Ctx) -> Question | None:
+    spec = _spec(state)
+    return spec.question(state, ctx) if spec else None
+
+
+def _reask_or(state: Coachee, ctx: Ctx, lead: str) -> Outcome:
+    if state.flow.step is Step.NEW:
+        return say_only(state, lead, ctx.say("need_onboarding"))
+    return again(state, ctx, lead)
+
+
+def _choose(state: Coachee, choice: str, step_no: int | None, ctx: Ctx) -> Outcome:
+    spec = _spec(state)
+    question = _question(state, ctx)
+    if step_no is not None and step_no != state.flow.step_no:
+        return say_only(state, ctx.say("stale_button"))
+    if spec is None or question is None or choice not in {c.id for c in question.choices}:
+        return say_only(state, ctx.say("stale_button"))
+    return spec.on_choice(state, choice, ctx)
+
+
+def _text(state: Coachee, text: str, ctx: Ctx) -> Outcome:
+    stripped = text.strip()
+    if stripped.startswith("/"):
+        name, _, argument = stripped[1:].partition(" ")
+        return _command(state, name.split("@")[0].lower(), argument.strip(), ctx)
+    if state.flow.step is Step.NEW:
+        return onboarding.begin(state, ctx)
+    spec = _spec(state)
+    question = _question(state, ctx)
+    if spec is None or question is None:
+        return _reask_or(state, ctx, ctx.say("bad_choice", options="-"))
+    wanted = stripped.casefold()
+    for choice in question.choices:
+        if choice.label.casefold() == wanted or choice.id.casefold() == wanted:
+            return spec.on_choice(state, choice.id, ctx)
+    if spec.on_text is not None:
+        typed = spec.on_text(state, stripped, ctx)
+        if typed is not None:
+            return typed
+    options = ", ".join(f"“{c.label}”" for c in question.choices)
+    return again(state, ctx, ctx.say("bad_choice", options=options))
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
+    if name not in COMMANDS:
+        return _reask_or(state, ctx, ctx.say("unknown_command"))
+    if name == "help":
+        return _reask_or(state, ctx, ctx.say("help"))
+    if state.flow.step is Step.NEW or (
+        name != "start" and not state.profile.onboarded and state.flow.step in ONBOARDING_STEPS
+    ):
+        if state.flow.step is Step.NEW:
+            return onboarding.begin(state, ctx)
+        return again(state, ctx, ctx.say("need_onboarding"))
+    match name:
+        case "start":
+            if state.flow.step in SESSION_STEPS:
+                return guided_session.resume(state, ctx)
+            return again(state, ctx)
+        case "session":
+            return _session(state, ctx)
+        case "stop":
+            if state.flow.session is None or state.flow.step not in SESSION_STEPS:
+                return _reask_or(state, ctx, ctx.say("no_session"))
+            return guided_session.stop(state, ctx)
+        case "progress":
+            return again(state, ctx, progress_text(state, ctx)).doing(ShowProgress())
+        case "settings":
+            if state.flow.step in SESSION_STEPS:
+                return again(state, ctx, ctx.say("finish_session_first"))
+            return settings_menu.open_menu(state, ctx)
+        case "pause":
+            return _pause(state, argument, ctx)
+        case "resume":
+            return _resume(state, ctx)
+    raise AssertionError(name)
+
+
+def _session(state: Coachee, ctx: Ctx) -> Outcome:
+    if state.flow.step in SESSION_STEPS and state.flow.session is not None:
+        return guided_session.resume(state, ctx)
+    if state.position.safety_paused:
+        return ask(state, Step.SAFETY_PAUSED, ctx, in_settings=False, session=None)
+    if state.flow.step is Step.SCREEN_BLOCKED:
+        return again(state, ctx)
+    screen_age = (
+        ctx.now - state.profile.screened_at if state.profile.screened_at else timedelta.max
+    )
+    rescreen_after = timedelta(days=ctx.programme.safety.rescreen_after_days)
+    if state.position.screen_due or screen_age > rescreen_after:
+        return onboarding.rescreen(state, ctx, ctx.say("rescreen"))
+    return guided_session.offer_session(state, ctx)
+
+
+def _pause(state: Coachee, argument: str, ctx: Ctx) -> Outcome:
+    days = DEFAULT_PAUSE_DAYS
+    if argument:
+        parsed = parse_whole_number(argument.split()[0], 1, MAX_PAUSE_DAYS)
+        if parsed is None:
+            return _reask_or(state, ctx, ctx.say("bad_pause_days", most=MAX_PAUSE_DAYS))
+        days = parsed
+    until = ctx.today(state) + timedelta(days=days - 1)
+    activity = state.activity.model_copy(update={"paused_until": until})
+    paused = state.model_copy(update={"activity": activity})
+    return _reask_or(paused, ctx, ctx.say("paused", days=days, until=until.strftime("%a %d %b")))
+
+
+def _resume(state: Coachee, ctx: Ctx) -> Outcome:
+    if state.position.safety_paused:
+        return ask(state, Step.SAFETY_PAUSED, ctx, in_settings=False, session=None)
+    if state.activity.paused_until is None:
+        return _reask_or(state, ctx, ctx.say("not_paused"))
+    activity = state.activity.model_copy(update={"paused_until": None})
+    return _reask_or(state.model_copy(update={"activity": activity}), ctx, ctx.say("resumed"))
+
+
+# --- idle, safety pause, progress ---------------------------------------------------------------
+
+
+def to_idle(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:
+    return ask(state, Step.IDLE, ctx, *lead, in_settings=False, session=None)
+
+
+def _idle(state: Coachee, ctx: Ctx) -> Question:
+    return Question(ctx.say("idle"), (ctx.choice("start_session"),))
+
+
+def _on_idle(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    return _session(state, ctx)
+
+
+def _safety_paused(state: Coachee, ctx: Ctx) -> Question:
+    return Question(ctx.say("safety_paused"), (ctx.choice("cleared"),))
+
+
+def _on_safety_paused(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    position = state.position.model_copy(update={"safety_paused": False, "safety_stops": ()})
+    cleared = state.model_copy(update={"position": position})
+    return onboarding.rescreen(cleared, ctx, ctx.say("screen_cleared"))
+
+
+def next_nudge_text(state: Coachee, ctx: Ctx) -> str:
+    nudge_time = state.profile.nudge_time
+    if nudge_time is None:
+        return ctx.say("no_nudge")
+    return ctx.say("next_nudge", time=format_time(nudge_time), zone=state.profile.zone)
+
+
+def progress_text(state: Coachee, ctx: Ctx) -> str:
+    position = state.position
+    stage = ctx.programme.stage(position.stage)
+    doses = current_doses(ctx.programme, position)
+    lines = "\n".join(
+        f"• {e.name}: {doses[e.id]} × {e.seconds} s (ceiling {e.dose.ceiling})"
+        for e in stage.exercises
+    )
+    return ctx.say(
+        "progress",
+        stage=stage.number,
+        stage_name=stage.name,
+        to_advance=sessions_to_advance(ctx.programme, position),
+        streak=state.activity.streak,
+        total=state.activity.total_sessions,
+        doses=lines,
+    )
+
+
+SPECS.update(
+    {
+        Step.IDLE: StepSpec(_idle, _on_idle),
+        Step.SAFETY_PAUSED: StepSpec(_safety_paused, _on_safety_paused),
+    }
+)
+SPECS.update(onboarding.SPECS)
+SPECS.update(guided_session.SPECS)
+SPECS.update(settings_menu.SPECS)

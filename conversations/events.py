@@ -1,0 +1,52 @@
+"""What can happen to the coach: the events adapters turn user input and timers into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Text:
+    """Free text the user typed."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Choose:
+    """The user picked a choice; `step_no` is the question it belongs to (None: the current one)."""
+
+    choice: str
+    step_no: int | None = None
+
+
+@dataclass(frozen=True)
+class Command:
+    """A slash command such as /start or /pause 3."""
+
+    name: str
+    argument: str = ""
+
+
+@dataclass(frozen=True)
+class HoldTimeUp:
+    """The timer of the hold asked at question `step_no` ran out."""
+
+    step_no: int
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """Input the coach cannot read: a sticker, photo, voice note and the like."""
+
+    what: str
+
+
+@dataclass(frozen=True)
+class NudgeDue:
+    """The daily nudge fell due for this user."""
+
+    kind: str = "daily"
+
+
+Event = Text | Choose | Command | HoldTimeUp | Unsupported | NudgeDue

@@ -1,0 +1,451 @@
+"""A guided session, one step at a time: intro, holds, how each set felt, pain, form check-ins,
+and the summary with the decision for next time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask
+from conversations.parsing import parse_pain_score
+from conversations.records import (
+    Answer,
+    CheckInLog,
+    Decision,
+    Feeling,
+    HoldLog,
+    PainKind,
+    SessionRecord,
+    SetLog,
+)
+from conversations.replies import CancelHoldTimer, Choice, RecordSession, StartHoldTimer
+from conversations.state import Activity, Coachee, SessionInProgress, Step
+from data.programme import Exercise
+from schedules import progression
+from schedules.progression import SessionFacts, Verdict, current_doses
+
+
+def _session(state: Coachee) -> SessionInProgress:
+    session = state.flow.session
+    if session is None:
+        raise ValueError("no session in progress")
+    return session
+
+
+def _exercise(state: Coachee, ctx: Ctx) -> tuple[Exercise, int]:
+    session = _session(state)
+    exercise_id, count = session.plan[session.exercise_index]
+    return ctx.programme.exercise(exercise_id), count
+
+
+def _side(exercise: Exercise, side_index: int) -> str:
+    return exercise.side_names[side_index]
+
+
+def _with_session(state: Coachee, **changes: object) -> Coachee:
+    session = _session(state).model_copy(update=changes)
+    return state.model_copy(update={"flow": state.flow.model_copy(update={"session": session})})
+
+
+def estimated_minutes(ctx: Ctx, plan: tuple[tuple[str, int], ...]) -> int:
+    seconds = 0
+    for exercise_id, count in plan:
+        exercise = ctx.programme.exercise(exercise_id)
+        per_hold = exercise.seconds + exercise.rest_seconds + 5
+        seconds += count * per_hold * len(exercise.side_names) + 30
+    return max(1, round(seconds / 60))
+
+
+def _plan(state: Coachee, ctx: Ctx) -> tuple[tuple[str, int], ...]:
+    doses = current_doses(ctx.programme, state.position)
+    return tuple((e.id, doses[e.id]) for e in ctx.programme.stage(state.position.stage).exercises)
+
+
+# --- starting -----------------------------------------------------------------------------------
+
+
+def offer_session(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:
+    """The session intro: stage, exercises and time, with Let's go / Not now."""
+    return ask(state, Step.SESSION_INTRO, ctx, *lead, session=None)
+
+
+def _intro(state: Coachee, ctx: Ctx) -> Question:
+    stage = ctx.programme.stage(state.position.stage)
+    plan = _plan(state, ctx)
+    names = "\n".join(
+        f"• {ctx.programme.exercise(exercise_id).name} ({_dose_text(ctx, exercise_id, count)})"
+        for exercise_id, count in plan
+    )
+    cue_key = state.position.cue_next_time
+    focus = ctx.messages.cues_for[cue_key] if cue_key else ""
+    text = ctx.say(
+        "session_intro",
+        stage=stage.number,
+        stage_name=stage.name,
+        aim=stage.aim,
+        count=len(plan),
+        minutes=estimated_minutes(ctx, plan),
+        exercises=names,
+    )
+    if focus:
+        text = f"{text}\n\n{focus}"
+    return Question(text, (ctx.choice("go"), ctx.choice("not_now")), 2)
+
+
+def _dose_text(ctx: Ctx, exercise_id: str, count: int) -> str:
+    exercise = ctx.programme.exercise(exercise_id)
+    unit = "holds" if exercise.kind == "hold" else "slow reps"
+    sides = " each side" if exercise.sides == "both" else ""
+    return f"{count} {unit} of {exercise.seconds} s{sides}"
+
+
+def _on_intro(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    if choice == "not_now":
+        from conversations.coach import to_idle
+
+        return to_idle(state, ctx)
+    session = SessionInProgress(started_at=ctx.now, plan=_plan(state, ctx))
+    return ask(state, Step.HOLD_READY, ctx, session=session)
+
+
+# --- holds --------------------------------------------------------------------------------------
+
+
+def _hold_ready(state: Coachee, ctx: Ctx) -> Question:
+    session = _session(state)
+    exercise, count = _exercise(state, ctx)
+    side = _side(exercise, session.side_index)
+    parts: list[str] = []
+    if session.hold_index == 0 and session.side_index == 0:
+        cue = exercise.cues[ctx.today(state).toordinal() % len(exercise.cues)]
+        parts.append(
+            ctx.say(
+                "exercise_intro",
+                number=session.exercise_index + 1,
+                total=len(session.plan),
+                name=exercise.name,
+                how_to=exercise.how_to,
+                cue=cue,
+                dose=_dose_text(ctx, exercise.id, count),
+            )
+        )
+    parts.append(
+        ctx.say(
+            "hold_ready",
+            what="Hold" if exercise.kind == "hold" else "Rep",
+            number=session.hold_index + 1,
+            count=count,
+            side=f" ({side} side)" if side else "",
+        )
+    )
+    return Question("\n\n".join(parts), (ctx.choice("start"), ctx.choice("stop_session")), 2)
+
+
+def _on_hold_ready(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    if choice == "stop_session":
+        return stop(state, ctx)
+    exercise, _ = _exercise(state, ctx)
+    started = _with_session(state, hold_started_at=ctx.now)
+    outcome = ask(started, Step.HOLDING, ctx)
+    timer = StartHoldTimer(exercise.seconds, outcome.state.flow.step_no)
+    return outcome.doing(timer)
+
+
+def _holding(state: Coachee, ctx: Ctx) -> Question:
+    exercise, _ = _exercise(state, ctx)
+    what = "hold" if exercise.kind == "hold" else "slow rep"
+    text = ctx.say("holding", seconds=exercise.seconds, what=what)
+    return Question(text, (ctx.choice("done"),))
+
+
+def end_hold(state: Coachee, ctx: Ctx, *, early: bool) -> Outcome:
+    """The hold ended, by the timer or by Done: log it, then the next hold or the feel question."""
+    session = _session(state)
+    exercise, count = _exercise(state, ctx)
+    started = session.hold_started_at or ctx.now
+    held = min(exercise.seconds, max(0, round((ctx.now - started).total_seconds())))
+    if not early:
+        held = exercise.seconds
+    log = HoldLog(
+        exercise_id=exercise.id,
+        side=_side(exercise, session.side_index),
+        number=session.hold_index + 1,
+        target_seconds=exercise.seconds,
+        held_seconds=held,
+        ended_early=early and held < exercise.seconds,
+    )
+    logged = _with_session(state, holds=(*session.holds, log), hold_started_at=None)
+    cancel = (CancelHoldTimer(),) if early else ()
+    if session.hold_index + 1 < count:
+        nxt = _with_session(logged, hold_index=session.hold_index + 1)
+        rest = ctx.say(
+            "rest_then_next",
+            rest=exercise.rest_seconds,
+            what="hold" if exercise.kind == "hold" else "rep",
+            number=session.hold_index + 2,
+            count=count,
+        )
+        lead = rest if early else f"{ctx.say('hold_done')} {rest}"
+        return ask(nxt, Step.HOLD_READY, ctx, lead, effects=cancel)
+    lead = () if early else (ctx.say("hold_done"),)
+    return ask(logged, Step.ASK_FEEL, ctx, *lead, effects=cancel)
+
+
+def _on_holding(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    return end_hold(state, ctx, early=True)
+
+
+# --- how it felt --------------------------------------------------------------------------------
+
+
+def _feel(state: Coachee, ctx: Ctx) -> Question:
+    exercise, _ = _exercise(state, ctx)
+    side = _side(exercise, _session(state).side_index)
+    text = ctx.say("ask_feel", name=exercise.name, side=f" ({side} side)" if side else "")
+    keys = ("steady", "working", "shaky", "pain")
+    return Question(text, tuple(ctx.choice(k) for k in keys), 2)
+
+
+def _on_feel(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    feeling = Feeling(choice)
+    if feeling is Feeling.PAIN:
+        pending = _with_session(state, pending_feeling=feeling)
+        return ask(pending, Step.ASK_PAIN_SCORE, ctx)
+    return _after_set(_log_set(state, ctx, feeling), ctx)
+
+
+def _log_set(
+    state: Coachee,
+    ctx: Ctx,
+    feeling: Feeling,
+    score: int | None = None,
+    kind: PainKind | None = None,
+) -> Coachee:
+    session = _session(state)
+    exercise, count = _exercise(state, ctx)
+    log = SetLog(
+        exercise_id=exercise.id,
+        side=_side(exercise, session.side_index),
+        count=count,
+        feeling=feeling,
+        pain_score=score,
+        pain_kind=kind,
+    )
+    return _with_session(
+        state, sets=(*session.sets, log), pending_feeling=None, pending_pain_score=None
+    )
+
+
+def _after_set(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:
+    session = _session(state)
+    exercise, _ = _exercise(state, ctx)
+    if session.side_index + 1 < len(exercise.side_names):
+        nxt = _with_session(state, side_index=session.side_index + 1, hold_index=0)
+        return ask(nxt, Step.HOLD_READY, ctx, *lead)
+    return ask(state, Step.ASK_CHECKIN, ctx, *lead)
+
+
+def _pain_score(state: Coachee, ctx: Ctx) -> Question:
+    choices = tuple(Choice(f"p{n}", str(n)) for n in range(11))
+    return Question(ctx.say("ask_pain_score"), choices, 6)
+
+
+def _with_pain_score(state: Coachee, score: int, ctx: Ctx) -> Outcome:
+    if progression.is_safety_stop(score, None):
+        return safety_stop(_log_set(state, ctx, Feeling.PAIN, score), ctx)
+    return ask(_with_session(state, pending_pain_score=score), Step.ASK_PAIN_KIND, ctx)
+
+
+def _on_pain_score(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    return _with_pain_score(state, int(choice.removeprefix("p")), ctx)
+
+
+def _typed_pain_score(state: Coachee, text: str, ctx: Ctx) -> Outcome:
+    score = parse_pain_score(text)
+    if score is None:
+        return again(state, ctx, ctx.say("bad_pain_score"))
+    return _with_pain_score(state, score, ctx)
+
+
+def _pain_kind(state: Coachee, ctx: Ctx) -> Question:
+    choices = (ctx.choice("dull"), ctx.choice("sharp"), ctx.choice("spreading"))
+    return Question(ctx.say("ask_pain_kind"), choices)
+
+
+def _on_pain_kind(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    kind = PainKind(choice)
+    score = _session(state).pending_pain_score
+    logged = _log_set(state, ctx, Feeling.PAIN, score, kind)
+    if progression.is_safety_stop(score, kind):
+        return safety_stop(logged, ctx)
+    return _after_set(logged, ctx, ctx.say("pain_ok_continue"))
+
+
+# --- form check-in ------------------------------------------------------------------------------
+
+
+def _checkin_id(state: Coachee, ctx: Ctx) -> str:
+    exercise, _ = _exercise(state, ctx)
+    return exercise.checkins[state.activity.total_sessions % len(exercise.checkins)]
+
+
+def _checkin(state: Coachee, ctx: Ctx) -> Question:
+    question = ctx.programme.checkins[_checkin_id(state, ctx)]
+    choices = (ctx.choice("yes"), ctx.choice("no"), ctx.choice("not_sure"))
+    return Question(ctx.say("ask_checkin", question=question), choices, 3)
+
+
+def _on_checkin(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    session = _session(state)
+    exercise, _ = _exercise(state, ctx)
+    log = CheckInLog(
+        exercise_id=exercise.id, question_id=_checkin_id(state, ctx), answer=Answer(choice)
+    )
+    logged = _with_session(state, checkins=(*session.checkins, log))
+    if session.exercise_index + 1 < len(session.plan):
+        nxt = _with_session(logged, exercise_index=session.exercise_index + 1, side_index=0)
+        nxt = _with_session(nxt, hold_index=0)
+        return ask(nxt, Step.HOLD_READY, ctx, ctx.say("checkin_thanks"))
+    return finish(logged, ctx)
+
+
+# --- the end ------------------------------------------------------------------------------------
+
+
+def _facts(session: SessionInProgress) -> SessionFacts:
+    return SessionFacts(
+        feelings=tuple(s.feeling for s in session.sets),
+        answers=tuple(c.answer for c in session.checkins),
+        pain_scores=tuple(s.pain_score for s in session.sets if s.pain_score is not None),
+        pain_kinds=tuple(s.pain_kind for s in session.sets if s.pain_kind is not None),
+    )
+
+
+def _trained(activity: Activity, ctx: Ctx, state: Coachee) -> Activity:
+    today = ctx.today(state)
+    last = activity.last_trained_on
+    if last == today:
+        streak = activity.streak
+    elif last is not None and today - last == timedelta(days=1):
+        streak = activity.streak + 1
+    else:
+        streak = 1
+    return activity.model_copy(
+        update={
+            "total_sessions": activity.total_sessions + 1,
+            "streak": streak,
+            "last_trained_on": today,
+        }
+    )
+
+
+def _record(
+    state: Coachee, after: Coachee, ctx: Ctx, verdict: Verdict, *, completed: bool
+) -> RecordSession:
+    session = _session(state)
+    return RecordSession(
+        SessionRecord(
+            started_at=session.started_at,
+            ended_at=ctx.now,
+            local_date=ctx.today(state),
+            stage=state.position.stage,
+            doses=dict(session.plan),
+            holds=session.holds,
+            sets=session.sets,
+            checkins=session.checkins,
+            completed=completed,
+            decision=verdict.decision,
+            reason=verdict.reason,
+            stage_after=after.position.stage,
+            doses_after=current_doses(ctx.programme, after.position),
+        )
+    )
+
+
+def _went_well(session: SessionInProgress, ctx: Ctx) -> str:
+    steady = sum(1 for s in session.sets if s.feeling in (Feeling.STEADY, Feeling.WORKING))
+    return (
+        f"You did all {len(session.plan)} exercises: {len(session.holds)} holds, "
+        f"and {steady} of {len(session.sets)} sets felt steady or working."
+    )
+
+
+def _reason(ctx: Ctx, verdict: Verdict, after: Coachee) -> str:
+    stage = ctx.programme.stage(after.position.stage)
+    return ctx.messages.reasons[verdict.reason].format(stage=stage.number, stage_name=stage.name)
+
+
+def finish(state: Coachee, ctx: Ctx) -> Outcome:
+    """The last check-in is in: decide what comes next, record the session, sum up."""
+    session = _session(state)
+    position, verdict = progression.decide(
+        ctx.programme, state.position, _facts(session), today=ctx.today(state)
+    )
+    after = state.model_copy(
+        update={"position": position, "activity": _trained(state.activity, ctx, state)}
+    )
+    record = _record(state, after, ctx, verdict, completed=True)
+    from conversations.coach import next_nudge_text, to_idle
+
+    summary = ctx.say(
+        "summary",
+        went_well=_went_well(session, ctx),
+        decision=_reason(ctx, verdict, after),
+        streak=after.activity.streak,
+        next_nudge=next_nudge_text(after, ctx),
+    )
+    return to_idle(after, ctx, summary).doing(record)
+
+
+def stop(state: Coachee, ctx: Ctx) -> Outcome:
+    """/stop: end the session now, keeping what was recorded; no progression either way."""
+    from conversations.coach import to_idle
+
+    verdict = Verdict(Decision.REPEAT, "repeat_stopped")
+    record = _record(state, state, ctx, verdict, completed=False)
+    return to_idle(state, ctx, ctx.say("session_stopped")).doing(CancelHoldTimer(), record)
+
+
+def safety_stop(state: Coachee, ctx: Ctx) -> Outcome:
+    """Sharp, spreading or strong pain: end the session at once and step the dose back."""
+    position = progression.safety_stop(ctx.programme, state.position, now=ctx.now)
+    after = state.model_copy(
+        update={"position": position, "activity": _trained(state.activity, ctx, state)}
+    )
+    record = _record(
+        state, after, ctx, Verdict(Decision.SAFETY_STOP, "safety_stop"), completed=False
+    )
+    effects = (CancelHoldTimer(), record)
+    if position.safety_paused:
+        return ask(
+            after, Step.SAFETY_PAUSED, ctx, ctx.say("safety_stop"), effects=effects, session=None
+        )
+    from conversations.coach import to_idle
+
+    return to_idle(after, ctx, ctx.say("safety_stop")).doing(*effects)
+
+
+def resume_text(state: Coachee, ctx: Ctx) -> str:
+    session = _session(state)
+    exercise, _ = _exercise(state, ctx)
+    return ctx.say(
+        "session_resume",
+        name=exercise.name,
+        number=session.exercise_index + 1,
+        total=len(session.plan),
+    )
+
+
+def resume(state: Coachee, ctx: Ctx) -> Outcome:
+    """/session during a session: the waiting question again, exactly where it stopped."""
+    return again(state, ctx, resume_text(state, ctx))
+
+
+SPECS: dict[Step, StepSpec] = {
+    Step.SESSION_INTRO: StepSpec(_intro, _on_intro),
+    Step.HOLD_READY: StepSpec(_hold_ready, _on_hold_ready),
+    Step.HOLDING: StepSpec(_holding, _on_holding),
+    Step.ASK_FEEL: StepSpec(_feel, _on_feel),
+    Step.ASK_PAIN_SCORE: StepSpec(_pain_score, _on_pain_score, _typed_pain_score),
+    Step.ASK_PAIN_KIND: StepSpec(_pain_kind, _on_pain_kind),
+    Step.ASK_CHECKIN: StepSpec(_checkin, _on_checkin),
+}

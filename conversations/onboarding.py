@@ -1,0 +1,200 @@
+"""Getting to know a new user: the red-flag screen, pain now, experience, days, time and zone."""
+
+from __future__ import annotations
+
+from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask
+from conversations.parsing import parse_pain_score
+from conversations.replies import Choice
+from conversations.state import Coachee, Step
+from schedules.local_time import (
+    format_days,
+    format_time,
+    parse_time_of_day,
+    parse_training_days,
+    resolve_zone,
+)
+
+TIME_CHOICES = ("07:00", "08:00", "12:30", "18:00", "20:00")
+ZONE_CHOICES = ("Europe/London", "Europe/Berlin", "America/New_York", "UTC")
+DAY_CHOICES: dict[str, frozenset[int]] = {
+    "every_day": frozenset(range(7)),
+    "weekdays": frozenset(range(5)),
+    "mon_wed_fri": frozenset({0, 2, 4}),
+}
+HIGH_PAIN_NOW = 6
+
+
+def _yes_no(ctx: Ctx) -> tuple[Choice, ...]:
+    return (ctx.choice("yes"), ctx.choice("no"))
+
+
+def _bullets(items: tuple[str, ...]) -> str:
+    return "\n".join(f"• {item}" for item in items)
+
+
+def begin(state: Coachee, ctx: Ctx) -> Outcome:
+    """A first hello: who the coach is, that it is not a clinician, then the safety screen."""
+    return ask(state, Step.SCREEN_URGENT, ctx, ctx.say("welcome"), ctx.say("not_a_clinician"))
+
+
+def rescreen(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:
+    return ask(state, Step.SCREEN_URGENT, ctx, *lead)
+
+
+def _screen_urgent(state: Coachee, ctx: Ctx) -> Question:
+    flags = _bullets(tuple(f.text for f in ctx.programme.safety.urgent))
+    return Question(ctx.say("screen_urgent_question", flags=flags), _yes_no(ctx), 2)
+
+
+def _screen_clinician(state: Coachee, ctx: Ctx) -> Question:
+    flags = _bullets(tuple(f.text for f in ctx.programme.safety.clinician))
+    return Question(ctx.say("screen_clinician_question", flags=flags), _yes_no(ctx), 2)
+
+
+def _on_screen_urgent(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    if choice == "yes":
+        advice = ctx.programme.safety.urgent_advice
+        return ask(state, Step.SCREEN_BLOCKED, ctx, advice)
+    return ask(state, Step.SCREEN_CLINICIAN, ctx)
+
+
+def _on_screen_clinician(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    if choice == "yes":
+        advice = ctx.programme.safety.clinician_advice
+        return ask(state, Step.SCREEN_BLOCKED, ctx, advice)
+    return _screen_passed(state, ctx)
+
+
+def _screen_passed(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:
+    screened = state.model_copy(
+        update={
+            "profile": state.profile.model_copy(update={"screened_at": ctx.now}),
+            "position": state.position.model_copy(update={"screen_due": False}),
+        }
+    )
+    if screened.profile.onboarded:
+        from conversations.guided_session import offer_session
+
+        return offer_session(screened, ctx, *lead)
+    return ask(screened, Step.ASK_PAIN_NOW, ctx, *lead)
+
+
+def _screen_blocked(state: Coachee, ctx: Ctx) -> Question:
+    return Question(ctx.say("screen_blocked"), (ctx.choice("cleared"),))
+
+
+def _on_screen_blocked(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    return _screen_passed(state, ctx, ctx.say("screen_cleared"))
+
+
+def _pain_now(state: Coachee, ctx: Ctx) -> Question:
+    choices = tuple(Choice(f"p{n}", str(n)) for n in range(11))
+    return Question(ctx.say("ask_pain_now"), choices, 6)
+
+
+def _record_pain_now(state: Coachee, score: int, ctx: Ctx) -> Outcome:
+    profile = state.profile.model_copy(update={"pain_at_start": score})
+    lead = (ctx.say("pain_now_high"),) if score >= HIGH_PAIN_NOW else ()
+    return ask(state.model_copy(update={"profile": profile}), Step.ASK_EXPERIENCE, ctx, *lead)
+
+
+def _on_pain_now(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    return _record_pain_now(state, int(choice.removeprefix("p")), ctx)
+
+
+def _typed_pain_now(state: Coachee, text: str, ctx: Ctx) -> Outcome | None:
+    score = parse_pain_score(text)
+    if score is None:
+        return again(state, ctx, ctx.say("bad_pain_score"))
+    return _record_pain_now(state, score, ctx)
+
+
+def _experience(state: Coachee, ctx: Ctx) -> Question:
+    choices = (ctx.choice("new"), ctx.choice("some"), ctx.choice("regular"))
+    return Question(ctx.say("ask_experience"), choices)
+
+
+def _on_experience(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    profile = state.profile.model_copy(update={"experience": choice})
+    return ask(state.model_copy(update={"profile": profile}), Step.ASK_DAYS, ctx)
+
+
+def _days(state: Coachee, ctx: Ctx) -> Question:
+    return Question(ctx.say("ask_days"), tuple(ctx.choice(key) for key in DAY_CHOICES))
+
+
+def _after_setting(state: Coachee, ctx: Ctx, next_step: Step) -> Outcome:
+    if state.flow.in_settings:
+        from conversations.settings_menu import back_to_menu
+
+        return back_to_menu(state, ctx)
+    return ask(state, next_step, ctx)
+
+
+def _set_days(state: Coachee, days: frozenset[int], ctx: Ctx) -> Outcome:
+    profile = state.profile.model_copy(update={"training_days": days})
+    return _after_setting(state.model_copy(update={"profile": profile}), ctx, Step.ASK_TIME)
+
+
+def _on_days(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    return _set_days(state, DAY_CHOICES[choice], ctx)
+
+
+def _typed_days(state: Coachee, text: str, ctx: Ctx) -> Outcome | None:
+    days = parse_training_days(text)
+    if not days:
+        return again(state, ctx, ctx.say("bad_days"))
+    return _set_days(state, days, ctx)
+
+
+def _time(state: Coachee, ctx: Ctx) -> Question:
+    return Question(ctx.say("ask_time"), tuple(Choice(t, t) for t in TIME_CHOICES), 3)
+
+
+def _typed_time(state: Coachee, text: str, ctx: Ctx) -> Outcome:
+    chosen = parse_time_of_day(text)
+    if chosen is None:
+        return again(state, ctx, ctx.say("bad_time", typed=text.strip()[:40]))
+    profile = state.profile.model_copy(update={"nudge_time": chosen})
+    return _after_setting(state.model_copy(update={"profile": profile}), ctx, Step.ASK_ZONE)
+
+
+def _zone(state: Coachee, ctx: Ctx) -> Question:
+    return Question(ctx.say("ask_zone"), tuple(Choice(z, z) for z in ZONE_CHOICES), 2)
+
+
+def _typed_zone(state: Coachee, text: str, ctx: Ctx) -> Outcome:
+    zone = resolve_zone(text)
+    if zone is None:
+        return again(state, ctx, ctx.say("bad_zone", typed=text.strip()[:40]))
+    profile = state.profile.model_copy(update={"zone": zone})
+    zoned = state.model_copy(update={"profile": profile})
+    if zoned.flow.in_settings:
+        return _after_setting(zoned, ctx, Step.IDLE)
+    return finish(zoned, ctx)
+
+
+def finish(state: Coachee, ctx: Ctx) -> Outcome:
+    """Onboarding is complete: say what was set up and offer the first session."""
+    profile = state.profile.model_copy(update={"onboarded": True})
+    done = state.model_copy(update={"profile": profile})
+    nudge_time = profile.nudge_time
+    summary = ctx.say(
+        "onboarding_done",
+        days=format_days(profile.training_days),
+        time=format_time(nudge_time) if nudge_time else "-",
+        zone=profile.zone,
+    )
+    return ask(done, Step.IDLE, ctx, summary)
+
+
+SPECS: dict[Step, StepSpec] = {
+    Step.SCREEN_URGENT: StepSpec(_screen_urgent, _on_screen_urgent),
+    Step.SCREEN_CLINICIAN: StepSpec(_screen_clinician, _on_screen_clinician),
+    Step.SCREEN_BLOCKED: StepSpec(_screen_blocked, _on_screen_blocked),
+    Step.ASK_PAIN_NOW: StepSpec(_pain_now, _on_pain_now, _typed_pain_now),
+    Step.ASK_EXPERIENCE: StepSpec(_experience, _on_experience),
+    Step.ASK_DAYS: StepSpec(_days, _on_days, _typed_days),
+    Step.ASK_TIME: StepSpec(_time, _typed_time, _typed_time),
+    Step.ASK_ZONE: StepSpec(_zone, _typed_zone, _typed_zone),
+}

@@ -1,0 +1,1 @@
+"""The programme as data: stages, exercises, doses, check-ins, safety screen and messages."""

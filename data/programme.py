@@ -1,0 +1,346 @@
+"""The programme as typed, frozen objects, loaded and validated from the YAML files beside this
+module.
+
+`load_programme()` reads `programme.yaml`, `safety.yaml` and `messages.yaml` and returns one
+`Programme`. Any problem stops start-up with a `ProgrammeError` that names the file and the field,
+so a coach editing the content sees exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DATA_DIR = Path(__file__).resolve().parent
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+class ProgrammeError(Exception):
+    """The programme files are broken; the message names the file and the field."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DoseLadder(_Frozen):
+    """How many holds (or slow reps) per side, from the stage's floor up to its ceiling."""
+
+    floor: int = Field(ge=1)
+    step: int = Field(ge=1)
+    ceiling: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DoseLadder:
+        if self.ceiling < self.floor:
+            raise ValueError("ceiling must be at least the floor")
+        return self
+
+    def up(self, count: int) -> int:
+        return min(self.ceiling, count + self.step)
+
+    def down(self, count: int) -> int:
+        return max(self.floor, count - self.step)
+
+    def clamp(self, count: int) -> int:
+        return min(self.ceiling, max(self.floor, count))
+
+
+class Exercise(_Frozen):
+    """One exercise variant as it is done in one stage."""
+
+    id: str = Field(pattern=r"^[a-z0-9-]{2,40}$")
+    name: str = Field(min_length=2)
+    how_to: str = Field(min_length=20)
+    cues: tuple[str, ...] = Field(min_length=2, max_length=4)
+    kind: Literal["hold", "rep"]
+    seconds: int = Field(ge=3, le=30, description="length of one hold, or of one slow rep")
+    rest_seconds: int = Field(ge=0, le=90)
+    sides: Literal["none", "both"]
+    dose: DoseLadder
+    checkins: tuple[str, ...] = Field(min_length=1)
+
+    @property
+    def side_names(self) -> tuple[str, ...]:
+        return ("left", "right") if self.sides == "both" else ("",)
+
+
+class Stage(_Frozen):
+    number: int = Field(ge=1, le=9)
+    name: str
+    aim: str
+    min_sessions: int = Field(ge=1, description="sessions in this stage before it can advance")
+    clean_days_at_ceiling: int = Field(ge=1)
+    exercises: tuple[Exercise, ...] = Field(min_length=1)
+
+
+class RedFlag(_Frozen):
+    id: str
+    text: str
+
+
+class SafetyScreen(_Frozen):
+    urgent: tuple[RedFlag, ...] = Field(min_length=1)
+    urgent_advice: str
+    clinician: tuple[RedFlag, ...] = Field(min_length=1)
+    clinician_advice: str
+    rescreen_after_days: int = Field(ge=1)
+
+
+# Every message the coach says. A missing key in messages.yaml fails validation, naming it.
+MESSAGE_KEYS: tuple[str, ...] = (
+    "welcome",
+    "not_a_clinician",
+    "help",
+    "screen_urgent_question",
+    "screen_clinician_question",
+    "screen_blocked",
+    "screen_cleared",
+    "ask_pain_now",
+    "pain_now_high",
+    "ask_experience",
+    "ask_days",
+    "ask_time",
+    "ask_zone",
+    "onboarding_done",
+    "idle",
+    "session_intro",
+    "exercise_intro",
+    "hold_ready",
+    "holding",
+    "hold_done",
+    "rest_then_next",
+    "ask_feel",
+    "ask_pain_score",
+    "ask_pain_kind",
+    "pain_ok_continue",
+    "ask_checkin",
+    "checkin_thanks",
+    "summary",
+    "safety_stop",
+    "safety_paused",
+    "session_stopped",
+    "session_resume",
+    "no_session",
+    "need_onboarding",
+    "progress",
+    "settings_menu",
+    "settings_saved",
+    "paused",
+    "resumed",
+    "not_paused",
+    "bad_choice",
+    "bad_pain_score",
+    "bad_time",
+    "bad_zone",
+    "bad_days",
+    "bad_pause_days",
+    "unsupported_input",
+    "stale_button",
+    "unknown_command",
+    "finish_session_first",
+    "rescreen",
+    "no_nudge",
+    "next_nudge",
+)
+
+
+class Messages(_Frozen):
+    texts: Mapping[str, str]
+    labels: Mapping[str, str]
+    reasons: Mapping[str, str]
+    cues_for: Mapping[str, str]
+
+    def say(self, key: str, **values: Any) -> str:
+        return self.texts[key].format(**values).strip()
+
+    def label(self, key: str) -> str:
+        return self.labels[key]
+
+
+class Programme(_Frozen):
+    stages: tuple[Stage, ...]
+    checkins: Mapping[str, str]
+    safety: SafetyScreen
+    messages: Messages
+
+    def stage(self, number: int) -> Stage:
+        return self.stages[number - 1]
+
+    @property
+    def last_stage(self) -> int:
+        return len(self.stages)
+
+    def exercise(self, exercise_id: str) -> Exercise:
+        for stage in self.stages:
+            for exercise in stage.exercises:
+                if exercise.id == exercise_id:
+                    return exercise
+        raise KeyError(exercise_id)
+
+
+LABEL_KEYS: tuple[str, ...] = (
+    "yes",
+    "no",
+    "not_sure",
+    "start",
+    "done",
+    "go",
+    "not_now",
+    "stop_session",
+    "steady",
+    "working",
+    "shaky",
+    "pain",
+    "sharp",
+    "dull",
+    "spreading",
+    "cleared",
+    "new",
+    "some",
+    "regular",
+    "every_day",
+    "weekdays",
+    "mon_wed_fri",
+    "settings_time",
+    "settings_zone",
+    "settings_days",
+    "settings_done",
+    "start_session",
+    "later",
+)
+
+# Why a decision was made; shown in the summary.
+REASON_KEYS: tuple[str, ...] = (
+    "dose_up",
+    "at_ceiling",
+    "advance",
+    "final_stage",
+    "repeat_not_clean",
+    "repeat_consolidate",
+    "repeat_stopped",
+    "repeat_pain",
+    "repeat_held_back",
+    "step_back",
+    "safety_stop",
+)
+
+# Which cue to give next time for what went wrong.
+CUE_KEYS: tuple[str, ...] = ("shaky", "checkin_no", "checkin_not_sure")
+
+
+def _read_yaml(name: str, base: Path) -> Any:
+    path = base / name
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ProgrammeError(f"{path}: cannot be read ({error.strerror})") from error
+    except yaml.YAMLError as error:
+        raise ProgrammeError(f"{path}: is not valid YAML: {error}") from error
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def _validated(model: type[_Model], raw: Any, path: Path) -> _Model:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise ProgrammeError(
+            f"{path}: field {_field(first['loc'])}: {first['msg']}"
+            + (
+                f" (and {error.error_count() - 1} more problems)"
+                if error.error_count() > 1
+                else ""
+            )
+        ) from error
+
+
+def _require_keys(
+    path: Path, section: str, have: Mapping[str, str], keys: tuple[str, ...]
+) -> None:
+    for key in keys:
+        if not isinstance(have.get(key), str) or not have[key].strip():
+            raise ProgrammeError(f"{path}: field {section}.{key}: missing or empty")
+
+
+def _check_placeholders(path: Path, section: str, texts: Mapping[str, str]) -> None:
+    for key, text in texts.items():
+        try:
+            list(string.Formatter().parse(text))
+        except ValueError as error:
+            raise ProgrammeError(f"{path}: field {section}.{key}: {error}") from error
+
+
+class _ProgrammeFile(_Frozen):
+    stages: tuple[Stage, ...] = Field(min_length=1)
+    checkins: Mapping[str, str]
+
+
+class _MessagesFile(_Frozen):
+    texts: Mapping[str, str]
+    labels: Mapping[str, str]
+    reasons: Mapping[str, str]
+    cues_for: Mapping[str, str]
+
+
+def load_programme(base: Path = DATA_DIR) -> Programme:
+    """Read and validate the three programme files; raise ProgrammeError naming file and field."""
+    programme_path = base / "programme.yaml"
+    programme = _validated(_ProgrammeFile, _read_yaml("programme.yaml", base), programme_path)
+    for index, stage in enumerate(programme.stages):
+        if stage.number != index + 1:
+            raise ProgrammeError(
+                f"{programme_path}: field stages.{index}.number: expected {index + 1}"
+            )
+    seen: set[str] = set()
+    for index, stage in enumerate(programme.stages):
+        for position, exercise in enumerate(stage.exercises):
+            where = f"stages.{index}.exercises.{position}"
+            if exercise.id in seen:
+                raise ProgrammeError(f"{programme_path}: field {where}.id: {exercise.id} twice")
+            seen.add(exercise.id)
+            for checkin in exercise.checkins:
+                if checkin not in programme.checkins:
+                    raise ProgrammeError(
+                        f"{programme_path}: field {where}.checkins: unknown check-in {checkin!r}"
+                    )
+
+    safety_path = base / "safety.yaml"
+    safety = _validated(SafetyScreen, _read_yaml("safety.yaml", base), safety_path)
+
+    messages_path = base / "messages.yaml"
+    messages = _validated(_MessagesFile, _read_yaml("messages.yaml", base), messages_path)
+    _require_keys(messages_path, "texts", messages.texts, MESSAGE_KEYS)
+    _require_keys(messages_path, "labels", messages.labels, LABEL_KEYS)
+    _require_keys(messages_path, "reasons", messages.reasons, REASON_KEYS)
+    _require_keys(messages_path, "cues_for", messages.cues_for, CUE_KEYS)
+    _check_placeholders(messages_path, "texts", messages.texts)
+    _check_placeholders(messages_path, "reasons", messages.reasons)
+
+    return Programme(
+        stages=programme.stages,
+        checkins=programme.checkins,
+        safety=safety,
+        messages=Messages(
+            texts=messages.texts,
+            labels=messages.labels,
+            reasons=messages.reasons,
+            cues_for=messages.cues_for,
+        ),
+    )
+
+
+@cache
+def default_programme() -> Programme:
+    """The programme shipped in data/, loaded once per process."""
+    return load_programme()
