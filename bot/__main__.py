@@ -1,0 +1,44 @@
+"""Entry point: `python -m bot`.
+
+With TELEGRAM_BOT_TOKEN set it runs the coach on Telegram; without, it opens a chat in the
+terminal. The database is DATABASE_URL (an SQLite file by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from bot.logs import configure_logging
+from bot.service import CoachService
+from bot.settings import Settings
+from bot.store import make_engine
+from data.programme import ProgrammeError, load_programme
+
+log = logging.getLogger("bot")
+
+
+def main(argv: list[str]) -> int:
+    settings = Settings()
+    configure_logging(settings)
+    try:
+        programme = load_programme()
+    except ProgrammeError as error:
+        print(f"The programme files are broken: {error}", file=sys.stderr)
+        return 2
+    engine = make_engine(settings.database_url)
+    service = CoachService(engine, programme)
+    if settings.telegram_bot_token is None:
+        from bot.terminal import TerminalChat
+
+        asyncio.run(TerminalChat(service, settings.terminal_user).run())
+        return 0
+    from bot.telegram_app import run_telegram
+
+    run_telegram(settings, service)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

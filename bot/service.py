@@ -1,0 +1,100 @@
+"""The thin edge both chats share: load a user, run the pure coach, persist, all in one
+transaction per event. Adapters render the replies and carry out timers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from bot.store import (
+    ConversationState,
+    User,
+    create_user,
+    find_user,
+    load_coachee,
+    record_session,
+    save_coachee,
+    unit_of_work,
+)
+from conversations.coach import prompt, transition
+from conversations.events import Event
+from conversations.flow import Outcome
+from conversations.replies import RecordSession, Reply
+from conversations.state import Coachee, Flow, Step
+from data.programme import Programme
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class PendingHold:
+    """A hold whose timer must run (again) after a start-up."""
+
+    platform: str
+    chat_id: str
+    step_no: int
+    due_at: datetime
+
+
+class CoachService:
+    """Runs events through the coach for any platform's users, persisting each in one go."""
+
+    def __init__(self, engine: Engine, programme: Programme, clock: Clock = system_clock):
+        self.engine = engine
+        self.programme = programme
+        self.clock = clock
+
+    def handle(self, platform: str, chat_id: str, event: Event) -> Outcome:
+        """Handle one event for one user in one transaction; return what to say and do."""
+        with unit_of_work(self.engine) as session:
+            now = self.clock()
+            user = find_user(session, platform, chat_id, lock=True)
+            if user is None:
+                user = create_user(session, platform, chat_id, now=now)
+            coachee = load_coachee(session, user)
+            outcome = transition(coachee, event, now=now, programme=self.programme)
+            save_coachee(session, user, outcome.state, now=now)
+            assert user.id is not None
+            for effect in outcome.effects:
+                if isinstance(effect, RecordSession):
+                    record_session(session, user.id, effect.record)
+            return outcome
+
+    def state_of(self, platform: str, chat_id: str) -> Coachee | None:
+        with unit_of_work(self.engine) as session:
+            user = find_user(session, platform, chat_id)
+            return None if user is None else load_coachee(session, user)
+
+    def waiting_question(self, platform: str, chat_id: str) -> Reply | None:
+        coachee = self.state_of(platform, chat_id)
+        if coachee is None:
+            return None
+        return prompt(coachee, now=self.clock(), programme=self.programme)
+
+    def pending_holds(self, platform: str) -> list[PendingHold]:
+        """Holds that were running when the process stopped: their timers must be rebuilt."""
+        holds: list[PendingHold] = []
+        with unit_of_work(self.engine) as session:
+            rows = session.exec(
+                select(User.chat_id, ConversationState.flow)
+                .join(ConversationState, ConversationState.user_id == User.id)  # type: ignore[arg-type]
+                .where(User.platform == platform, ConversationState.step == Step.HOLDING.value)
+            ).all()
+        for chat_id, raw_flow in rows:
+            flow = Flow.model_validate(raw_flow)
+            session_state = flow.session
+            if session_state is None or session_state.hold_started_at is None:
+                continue
+            exercise_id, _ = session_state.plan[session_state.exercise_index]
+            seconds = self.programme.exercise(exercise_id).seconds
+            due = session_state.hold_started_at + timedelta(seconds=seconds)
+            holds.append(PendingHold(platform, chat_id, flow.step_no, due))
+        return holds

@@ -1,0 +1,123 @@
+"""The coach in a terminal, for one local user: `python -m bot` with no bot token.
+
+Reads standard input line by line (so a piped script can drive it) and ends cleanly at the end of
+input. Choices show as a numbered list; type the number or the label. Commands work as in
+Telegram (/start, /session, /help, ...). Holds are timed for real; "Done" ends one early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from typing import TextIO
+
+from bot.service import CoachService
+from conversations.events import Choose, Event, HoldTimeUp, Text
+from conversations.flow import Outcome
+from conversations.replies import CancelHoldTimer, Reply, StartHoldTimer
+
+PLATFORM = "terminal"
+_END = object()
+
+
+def render(reply: Reply) -> str:
+    """A reply as terminal text: the message, then its choices numbered (or inline for scores)."""
+    lines = [f"Coach: {reply.text}"]
+    if reply.choices:
+        labels = [c.label for c in reply.choices]
+        if all(label.isdigit() for label in labels):
+            lines.append("   Type one of: " + " ".join(labels))
+        else:
+            lines.append("   " + "   ".join(f"[{i}] {label}" for i, label in enumerate(labels, 1)))
+    return "\n".join(lines)
+
+
+class TerminalChat:
+    """One local user chatting with the coach through stdin and stdout."""
+
+    def __init__(
+        self,
+        service: CoachService,
+        chat_id: str,
+        *,
+        stdin: TextIO = sys.stdin,
+        stdout: TextIO = sys.stdout,
+    ) -> None:
+        self.service = service
+        self.chat_id = chat_id
+        self.stdin = stdin
+        self.stdout = stdout
+        self.question: Reply | None = None
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def _print(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def _read_lines(self, loop: asyncio.AbstractEventLoop) -> None:
+        for line in self.stdin:
+            loop.call_soon_threadsafe(self._queue.put_nowait, line.rstrip("\r\n"))
+        loop.call_soon_threadsafe(self._queue.put_nowait, _END)
+
+    def to_event(self, line: str) -> Event:
+        """Typed numbers pick from the numbered choices; everything else goes to the coach."""
+        question = self.question
+        stripped = line.strip()
+        if question and question.choices and stripped.isdigit():
+            labels = [c.label for c in question.choices]
+            index = int(stripped)
+            if not any(label.isdigit() for label in labels) and 1 <= index <= len(labels):
+                return Choose(question.choices[index - 1].id, question.step_no)
+        return Text(line)
+
+    def _start_timer(self, seconds: float, step_no: int) -> None:
+        self._cancel_timer()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(
+            max(0.0, seconds), self._queue.put_nowait, HoldTimeUp(step_no)
+        )
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _show(self, outcome: Outcome) -> None:
+        for reply in outcome.replies:
+            self._print(render(reply))
+            if reply.choices:
+                self.question = reply
+        for effect in outcome.effects:
+            if isinstance(effect, StartHoldTimer):
+                self._start_timer(effect.seconds, effect.step_no)
+            elif isinstance(effect, CancelHoldTimer):
+                self._cancel_timer()
+
+    def _rebuild_timers(self) -> None:
+        now = self.service.clock()
+        for hold in self.service.pending_holds(PLATFORM):
+            if hold.chat_id == self.chat_id:
+                self._start_timer((hold.due_at - now).total_seconds(), hold.step_no)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = threading.Thread(target=self._read_lines, args=(loop,), daemon=True)
+        self._print("Spine Coach in your terminal. Type /start to begin, /help for commands.")
+        waiting = self.service.waiting_question(PLATFORM, self.chat_id)
+        if waiting is not None:
+            self.question = waiting
+            self._print(render(waiting))
+        self._rebuild_timers()
+        reader.start()
+        while True:
+            item = await self._queue.get()
+            if item is _END:
+                break
+            event = item if isinstance(item, HoldTimeUp) else self.to_event(str(item))
+            if isinstance(event, Text) and not event.text.strip():
+                continue
+            self._show(self.service.handle(PLATFORM, self.chat_id, event))
+        self._cancel_timer()
+        self._print("Bye for now. Everything is saved; run me again to carry on.")
