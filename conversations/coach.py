@@ -19,7 +19,7 @@ from conversations.events import (
 from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask, reply_for, say_only
 from conversations.parsing import parse_whole_number
 from conversations.replies import Reply, ShowProgress
-from conversations.state import ONBOARDING_STEPS, SESSION_STEPS, Coachee, Step, utc
+from conversations.state import ONBOARDING_STEPS, Coachee, Step, in_session, utc
 from conversations.steps import SPECS
 from data.programme import Programme
 from schedules.local_time import format_time
@@ -131,19 +131,19 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
         return again(state, ctx, ctx.say("need_onboarding"))
     match name:
         case "start":
-            if state.flow.step in SESSION_STEPS:
+            if in_session(state):
                 return guided_session.resume(state, ctx)
             return again(state, ctx)
         case "session":
             return _session(state, ctx)
         case "stop":
-            if state.flow.session is None or state.flow.step not in SESSION_STEPS:
+            if not in_session(state):
                 return _reask_or(state, ctx, ctx.say("no_session"))
             return guided_session.stop(state, ctx)
         case "progress":
             return again(state, ctx, progress_text(state, ctx)).doing(ShowProgress())
         case "settings":
-            if state.flow.step in SESSION_STEPS:
+            if in_session(state):
                 return again(state, ctx, ctx.say("finish_session_first"))
             return settings_menu.open_menu(state, ctx)
         case "pause":
@@ -154,7 +154,7 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
 
 
 def _session(state: Coachee, ctx: Ctx) -> Outcome:
-    if state.flow.step in SESSION_STEPS and state.flow.session is not None:
+    if in_session(state):
         return guided_session.resume(state, ctx)
     if state.position.safety_paused:
         return ask(state, Step.SAFETY_PAUSED, ctx, in_settings=False, session=None)

@@ -14,7 +14,7 @@ class Text:
 
 @dataclass(frozen=True)
 class Choose:
-    """The user picked a choice; `step_no` is the question it belongs to (None: the current one)."""
+    """The user picked a choice; `step_no` names its question (None: the waiting one)."""
 
     choice: str
     step_no: int | None = None

@@ -63,6 +63,9 @@ SESSION_STEPS = frozenset(
 )
 
 
+ACTIVE_SESSION_STEPS = SESSION_STEPS - {Step.SESSION_INTRO}
+
+
 class _State(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -122,6 +125,11 @@ class Coachee(_State):
     position: Position = Position()
     activity: Activity = Activity()
     flow: Flow = Flow()
+
+
+def in_session(state: Coachee) -> bool:
+    """A session has started (past its intro) and not yet ended."""
+    return state.flow.step in ACTIVE_SESSION_STEPS and state.flow.session is not None
 
 
 def new_coachee() -> Coachee:

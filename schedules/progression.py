@@ -86,8 +86,9 @@ class SessionFacts:
 
     @property
     def clean(self) -> bool:
+        # A set marked "pain" still counts when the pain was mild (the score rules below).
         return (
-            all(f in (Feeling.STEADY, Feeling.WORKING) for f in self.feelings)
+            Feeling.SHAKY not in self.feelings
             and all(a == Answer.YES for a in self.answers)
             and self.max_pain <= CLEAN_PAIN_LIMIT
             and PainKind.SHARP not in self.pain_kinds

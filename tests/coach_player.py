@@ -1,0 +1,128 @@
+"""A small player for the pure coach: plays the user, keeps the state, reads what the coach said.
+
+No fakes but the clock: `player.clock` moves only when a test moves it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from conversations.coach import transition
+from conversations.events import Choose, Command, Event, HoldTimeUp, Text
+from conversations.flow import Outcome
+from conversations.replies import Effect, Reply, StartHoldTimer
+from conversations.state import Coachee, Step, new_coachee
+from data.programme import Programme, default_programme
+
+START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # a Monday
+
+
+class CoachPlayer:
+    def __init__(
+        self,
+        programme: Programme | None = None,
+        *,
+        now: datetime = START,
+        state: Coachee | None = None,
+    ) -> None:
+        self.programme = programme or default_programme()
+        self.clock = now
+        self.state = state or new_coachee()
+        self.replies: list[Reply] = []
+        self.effects: list[Effect] = []
+        self.last_outcome: Outcome | None = None
+
+    # --- acting -------------------------------------------------------------------------------
+
+    def event(self, event: Event, *, seconds: float = 1) -> Outcome:
+        self.clock += timedelta(seconds=seconds)
+        outcome = transition(self.state, event, now=self.clock, programme=self.programme)
+        self.state = outcome.state
+        self.replies.extend(outcome.replies)
+        self.effects.extend(outcome.effects)
+        self.last_outcome = outcome
+        return outcome
+
+    def send(self, text: str) -> Outcome:
+        return self.event(Text(text))
+
+    def command(self, name: str, argument: str = "") -> Outcome:
+        return self.event(Command(name, argument))
+
+    def tap(self, label: str) -> Outcome:
+        """Press the button with this label on the newest question, as a Telegram user would."""
+        question = self.question
+        for choice in question.choices:
+            if choice.label.casefold() == label.casefold():
+                return self.event(Choose(choice.id, question.step_no))
+        raise AssertionError(f"no button {label!r} in {[c.label for c in question.choices]}")
+
+    def time_up(self) -> Outcome:
+        timer = next(e for e in reversed(self.effects) if isinstance(e, StartHoldTimer))
+        return self.event(HoldTimeUp(timer.step_no), seconds=timer.seconds)
+
+    def advance_days(self, days: float) -> None:
+        self.clock += timedelta(days=days)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    @property
+    def question(self) -> Reply:
+        for reply in reversed(self.replies):
+            if reply.choices:
+                return reply
+        raise AssertionError("the coach has asked nothing yet")
+
+    @property
+    def last_text(self) -> str:
+        return self.replies[-1].text
+
+    @property
+    def labels(self) -> list[str]:
+        return [c.label for c in self.question.choices]
+
+    @property
+    def step(self) -> Step:
+        return self.state.flow.step
+
+    # --- whole stretches ----------------------------------------------------------------------
+
+    def onboard(self, *, days: str = "Every day", time: str = "07:00", zone: str = "UTC") -> None:
+        self.command("start")
+        self.tap("No")
+        self.tap("No")
+        self.tap("2")
+        self.tap("A little")
+        self.tap(days)
+        self.send(time)
+        self.send(zone)
+        assert self.step is Step.IDLE, self.last_text
+
+    def run_session(
+        self,
+        *,
+        feeling: str = "Steady",
+        checkin: str = "Yes",
+        by_timer: bool = True,
+    ) -> Outcome:
+        """One whole session from /session to the summary with the same answers throughout."""
+        self.command("session")
+        if self.step is Step.SCREEN_URGENT:
+            self.tap("No")
+            self.tap("No")
+        self.tap("Let's go")
+        outcome = self.last_outcome
+        assert outcome is not None
+        while self.step is not Step.IDLE:
+            step = self.step
+            if step is Step.HOLD_READY:
+                self.tap("Start")
+            elif step is Step.HOLDING:
+                self.time_up() if by_timer else self.tap("Done")
+            elif step is Step.ASK_FEEL:
+                self.tap(feeling)
+            elif step is Step.ASK_CHECKIN:
+                outcome = self.tap(checkin)
+            else:
+                return self.last_outcome  # type: ignore[return-value]
+        return self.last_outcome  # type: ignore[return-value]
