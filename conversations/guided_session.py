@@ -186,8 +186,8 @@ def end_hold(state: Coachee, ctx: Ctx, *, early: bool) -> Outcome:
         )
         lead = rest if early else f"{ctx.say('hold_done')} {rest}"
         return ask(nxt, Step.HOLD_READY, ctx, lead, effects=cancel)
-    lead = () if early else (ctx.say("hold_done"),)
-    return ask(logged, Step.ASK_FEEL, ctx, *lead, effects=cancel)
+    done = () if early else (ctx.say("hold_done"),)
+    return ask(logged, Step.ASK_FEEL, ctx, *done, effects=cancel)
 
 
 def _on_holding(state: Coachee, choice: str, ctx: Ctx) -> Outcome:

@@ -104,7 +104,6 @@ def next_nudge_at(plan: NudgePlan, now: datetime) -> datetime | None:
         raise ValueError("now must be timezone-aware")
     if not plan.training_days:
         return None
-    now = now.astimezone(UTC)
     try:
         snoozed = _snoozed_nudge(plan, now)
         if snoozed is not None:

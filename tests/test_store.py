@@ -1,0 +1,153 @@
+"""The store on a real SQLite file: state round-trips, history rows, one transaction per event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlmodel import select
+
+from bot.service import CoachService
+from bot.store import (
+    CheckInRow,
+    HoldRow,
+    SessionRow,
+    SetRow,
+    User,
+    create_user,
+    load_coachee,
+    make_engine,
+    save_coachee,
+    unit_of_work,
+)
+from conversations.events import Command, Text
+from conversations.state import Step
+from data.programme import default_programme
+from tests.coach_player import CoachPlayer
+
+CLOCK = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    return make_engine(f"sqlite:///{tmp_path / 'coach.sqlite3'}")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=2)
+        return self.now
+
+
+def test_sqlite_runs_in_wal_mode(engine: Engine) -> None:
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_state_round_trips_mid_session(engine: Engine) -> None:
+    player = CoachPlayer()
+    player.onboard(days="Mon, Wed, Fri", time="7:30", zone="Berlin")
+    player.run_session()
+    player.command("session")
+    player.tap("Let's go")
+    player.tap("Start")
+    player.time_up()
+    player.tap("Start")
+    state = player.state
+    assert state.flow.session is not None
+    with unit_of_work(engine) as session:
+        user = create_user(session, "test", "42", now=player.clock)
+        save_coachee(session, user, state, now=player.clock)
+    with unit_of_work(engine) as session:
+        user = session.exec(select(User).where(User.chat_id == "42")).one()
+        assert load_coachee(session, user) == state
+
+
+def test_a_finished_session_is_stored_with_every_hold_set_and_checkin(engine: Engine) -> None:
+    programme = default_programme()
+    service = CoachService(engine, programme, Clock())
+    script = ["/start", "No", "No", "1", "New to this", "Every day", "08:00", "UTC", "/session"]
+    for line in script:
+        service.handle("test", "7", Text(line))
+    service.handle("test", "7", Text("Let's go"))
+    while True:
+        state = service.state_of("test", "7")
+        assert state is not None
+        answer = {
+            Step.HOLD_READY: "Start",
+            Step.HOLDING: "Done",
+            Step.ASK_FEEL: "Working",
+            Step.ASK_CHECKIN: "Yes",
+        }.get(state.flow.step)
+        if answer is None:
+            break
+        service.handle("test", "7", Text(answer))
+    assert state.flow.step is Step.IDLE
+    stage = programme.stage(1)
+    holds = sum(
+        count * len(programme.exercise(exercise_id).side_names)
+        for exercise_id, count in ((e.id, e.dose.floor) for e in stage.exercises)
+    )
+    with unit_of_work(engine) as session:
+        (row,) = session.exec(select(SessionRow)).all()
+        assert row.completed
+        assert row.decision == "repeat"
+        assert row.started_at.tzinfo is not None
+        assert len(session.exec(select(HoldRow)).all()) == holds
+        assert len(session.exec(select(SetRow)).all()) == sum(
+            len(e.side_names) for e in stage.exercises
+        )
+        assert len(session.exec(select(CheckInRow)).all()) == len(stage.exercises)
+        user = session.exec(select(User)).one()
+        assert user.total_sessions == 1
+
+
+def test_a_failing_event_leaves_nothing_half_written(engine: Engine) -> None:
+    service = CoachService(engine, default_programme(), Clock())
+    service.handle("test", "9", Command("start"))
+    before = service.state_of("test", "9")
+
+    class Boom(Exception):
+        pass
+
+    def half_write() -> None:
+        with unit_of_work(engine) as session:
+            user = session.exec(select(User).where(User.chat_id == "9")).one()
+            coachee = load_coachee(session, user)
+            flow = coachee.flow.model_copy(update={"step_no": 99})
+            save_coachee(session, user, coachee.model_copy(update={"flow": flow}), now=CLOCK)
+            session.flush()
+            raise Boom
+
+    with pytest.raises(Boom):
+        half_write()
+    assert service.state_of("test", "9") == before
+
+
+def test_users_of_different_platforms_are_apart(engine: Engine) -> None:
+    service = CoachService(engine, default_programme(), Clock())
+    service.handle("terminal", "1", Command("start"))
+    service.handle("telegram", "1", Command("help"))
+    terminal = service.state_of("terminal", "1")
+    telegram = service.state_of("telegram", "1")
+    assert terminal is not None
+    assert telegram is not None
+    assert terminal.flow.step is Step.SCREEN_URGENT
+    assert telegram.flow.step is Step.NEW
+
+
+def test_naive_datetimes_are_refused(engine: Engine) -> None:
+    def store_naive() -> None:
+        with unit_of_work(engine) as session:
+            naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the point of the test
+            session.add(User(platform="t", chat_id="x", created_at=naive))
+            session.flush()
+
+    with pytest.raises(Exception, match="naive"):
+        store_naive()

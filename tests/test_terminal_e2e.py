@@ -1,0 +1,156 @@
+"""The terminal chat end to end: the real `python -m bot` process, piped input, an SQLite file."""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from data.programme import default_programme
+
+ROOT = Path(__file__).resolve().parent.parent
+ONBOARDING = ["/start", "No", "No", "3", "A little", "Weekdays", "7:30", "Berlin"]
+
+
+def coach_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'coach.sqlite3'}"
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def session_script(feeling: str = "Steady") -> list[str]:
+    """Every answer of a whole stage-1 session at the floor dose, ending each hold with Done."""
+    lines = ["/session", "Let's go"]
+    for exercise in default_programme().stage(1).exercises:
+        for _side in exercise.side_names:
+            lines += ["Start", "Done"] * exercise.dose.floor
+            lines.append(feeling)
+        lines.append("Yes")
+    return lines
+
+
+def run_script(tmp_path: Path, lines: list[str], timeout: float = 60) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        env=coach_env(tmp_path),
+        cwd=tmp_path,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_piped_script_goes_through_onboarding_and_a_whole_session(tmp_path: Path) -> None:
+    out = run_script(tmp_path, ONBOARDING + session_script())
+    assert "not a clinician" in out
+    assert "You're all set" in out
+    assert "Exercise 5 of 5" in out
+    assert "Session done" in out
+    summary = out[out.index("Session done") :]
+    assert "Next time: a little more" in summary
+    assert out.rstrip().endswith("run me again to carry on.")
+
+
+def test_numbers_pick_choices_and_bad_input_is_answered(tmp_path: Path) -> None:
+    out = run_script(tmp_path, ["/start", "2", "2", "eleven", "-3", "4", "1", "1", "25:99"])
+    assert "whole number from 0" in out
+    assert "can't read “25:99” as a time" in out
+
+
+class Coach:
+    """A running coach process we can talk to line by line and kill."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=coach_env(tmp_path),
+            cwd=tmp_path,
+            bufsize=1,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def say(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def expect(self, fragment: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if fragment in line:
+                return line
+        raise AssertionError(f"{fragment!r} not seen; got:\n{''.join(self.seen[-20:])}")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def test_killed_mid_session_the_coach_resumes_at_the_same_step(tmp_path: Path) -> None:
+    coach = Coach(tmp_path)
+    try:
+        for line in ONBOARDING:
+            coach.say(line)
+        coach.expect("You're all set")
+        for line in ["/session", "Let's go", "Start", "Done", "Start", "Done"]:
+            coach.say(line)
+        coach.expect("Rep 3 of")
+    finally:
+        coach.kill()
+
+    again = Coach(tmp_path)
+    try:
+        again.expect("Rep 3 of")  # the waiting question is shown at start-up
+        again.say("/session")
+        again.expect("carry on")
+        line = again.expect("Rep 3 of")
+        assert "tap Start" in line
+        again.say("Start")
+        again.expect("Go!")
+    finally:
+        again.kill()
+
+
+@pytest.mark.slow
+def test_a_hold_is_timed_for_real(tmp_path: Path) -> None:
+    coach = Coach(tmp_path)
+    try:
+        for line in [*ONBOARDING, "/session", "Let's go", "Start"]:
+            coach.say(line)
+        started = time.monotonic()
+        coach.expect("Go!")
+        coach.expect("Time's up", timeout=30)
+        seconds = default_programme().stage(1).exercises[0].seconds
+        assert time.monotonic() - started >= seconds - 1
+    finally:
+        coach.kill()
