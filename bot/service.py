@@ -15,17 +15,20 @@ from bot.store import (
     User,
     create_user,
     find_user,
+    forget_user,
     load_coachee,
     record_session,
     save_coachee,
     unit_of_work,
 )
 from conversations.coach import prompt, transition
-from conversations.events import Event
+from conversations.events import Event, NudgeDue
 from conversations.flow import Outcome
-from conversations.replies import RecordSession, Reply
+from conversations.nudging import next_nudge
+from conversations.replies import ForgetUser, RecordSession, Reply
 from conversations.state import Coachee, Flow, Step
 from data.programme import Programme
+from schedules.local_time import local_date
 
 Clock = Callable[[], datetime]
 
@@ -61,8 +64,15 @@ class CoachService:
                 user = create_user(session, platform, chat_id, now=now)
             coachee = load_coachee(session, user)
             outcome = transition(coachee, event, now=now, programme=self.programme)
-            save_coachee(session, user, outcome.state, now=now)
             assert user.id is not None
+            if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
+                forget_user(session, user.id)
+                return outcome
+            if not isinstance(event, NudgeDue):
+                user.active = True  # they wrote to us, so they have not blocked the bot
+            save_coachee(session, user, outcome.state, now=now)
+            today = local_date(now, outcome.state.profile.zone)
+            user.next_nudge_at = next_nudge(outcome.state, now, today)
             for effect in outcome.effects:
                 if isinstance(effect, RecordSession):
                     record_session(session, user.id, effect.record)

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Engine, Index, UniqueConstraint, event, text
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, create_engine, delete, select
 
 from conversations.records import SessionRecord
 from conversations.state import Activity, Coachee, Flow, Profile
@@ -61,8 +61,11 @@ class User(SQLModel, table=True):
     streak: int = 0
     last_trained_on: date | None = None
     paused_until: date | None = None
+    started_on: date | None = None
+    last_nudged_on: date | None = None
+    snoozed_until: datetime | None = _aware()
+    snoozes_in_row: int = 0
     next_nudge_at: datetime | None = _aware(index=True)
-    nudge_state: dict[str, Any] = _json()
 
 
 class UserSettings(SQLModel, table=True):
@@ -262,6 +265,10 @@ def load_coachee(session: Session, user: User) -> Coachee:
         streak=user.streak,
         last_trained_on=user.last_trained_on,
         paused_until=user.paused_until,
+        started_on=user.started_on,
+        last_nudged_on=user.last_nudged_on,
+        snoozed_until=user.snoozed_until,
+        snoozes_in_row=user.snoozes_in_row,
     )
     return Coachee(profile=profile, position=position, activity=activity, flow=flow)
 
@@ -302,6 +309,10 @@ def save_coachee(session: Session, user: User, coachee: Coachee, *, now: datetim
     user.streak = activity.streak
     user.last_trained_on = activity.last_trained_on
     user.paused_until = activity.paused_until
+    user.started_on = activity.started_on
+    user.last_nudged_on = activity.last_nudged_on
+    user.snoozed_until = activity.snoozed_until
+    user.snoozes_in_row = activity.snoozes_in_row
     session.add(user)
 
 
@@ -330,6 +341,13 @@ def record_session(session: Session, user_id: int, record: SessionRecord) -> Ses
     for checkin in record.checkins:
         session.add(CheckInRow(session_id=row.id, user_id=user_id, **checkin.model_dump()))
     return row
+
+
+def forget_user(session: Session, user_id: int) -> None:
+    """Delete every row about one user, in every table that holds any."""
+    for table in USER_TABLES:
+        column = table.id if table is User else table.user_id  # type: ignore[attr-defined]
+        session.execute(delete(table).where(column == user_id))
 
 
 def ping(engine: Engine) -> None:

@@ -5,8 +5,9 @@ not fit gets a helpful answer and leaves the state as it was."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from conversations import guided_session, onboarding, settings_menu
+from conversations import guided_session, nudging, onboarding, settings_menu
 from conversations.events import (
     Choose,
     Command,
@@ -18,14 +19,25 @@ from conversations.events import (
 )
 from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask, reply_for, say_only
 from conversations.parsing import parse_whole_number
-from conversations.replies import Reply, ShowProgress
-from conversations.state import ONBOARDING_STEPS, Coachee, Step, in_session, utc
+from conversations.replies import ExportData, ForgetUser, Reply, ShowProgress
+from conversations.state import ONBOARDING_STEPS, Coachee, Step, in_session, new_coachee, utc
 from conversations.steps import SPECS
 from data.programme import Programme
 from schedules.local_time import format_time
 from schedules.progression import current_doses, sessions_to_advance
 
-COMMANDS = ("start", "session", "progress", "settings", "pause", "resume", "stop", "help")
+COMMANDS = (
+    "start",
+    "session",
+    "progress",
+    "settings",
+    "pause",
+    "resume",
+    "stop",
+    "help",
+    "export",
+    "forget",
+)
 DEFAULT_PAUSE_DAYS = 7
 MAX_PAUSE_DAYS = 60
 
@@ -46,8 +58,8 @@ def transition(state: Coachee, event: Event, *, now: datetime, programme: Progra
             return Outcome(state)
         case Unsupported():
             return _reask_or(state, ctx, ctx.say("unsupported_input"))
-        case NudgeDue():
-            return Outcome(state)
+        case NudgeDue(week_summary=summary):
+            return nudging.on_nudge_due(state, ctx, summary)
 
 
 def prompt(state: Coachee, *, now: datetime, programme: Programme) -> Reply | None:
@@ -135,7 +147,7 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
                 return guided_session.resume(state, ctx)
             return again(state, ctx)
         case "session":
-            return _session(state, ctx)
+            return start_session(state, ctx)
         case "stop":
             if not in_session(state):
                 return _reask_or(state, ctx, ctx.say("no_session"))
@@ -150,10 +162,17 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
             return _pause(state, argument, ctx)
         case "resume":
             return _resume(state, ctx)
+        case "export":
+            return _reask_or(state, ctx, ctx.say("export")).doing(ExportData())
+        case "forget":
+            if in_session(state):
+                return again(state, ctx, ctx.say("finish_session_first"))
+            return ask(state, Step.FORGET_CONFIRM, ctx, in_settings=False, session=None)
     raise AssertionError(name)
 
 
-def _session(state: Coachee, ctx: Ctx) -> Outcome:
+def start_session(state: Coachee, ctx: Ctx, *, short: bool = False) -> Outcome:
+    """/session: resume one in progress, or check safety, then offer today's session."""
     if in_session(state):
         return guided_session.resume(state, ctx)
     if state.position.safety_paused:
@@ -166,7 +185,7 @@ def _session(state: Coachee, ctx: Ctx) -> Outcome:
     rescreen_after = timedelta(days=ctx.programme.safety.rescreen_after_days)
     if state.position.screen_due or screen_age > rescreen_after:
         return onboarding.rescreen(state, ctx, ctx.say("rescreen"))
-    return guided_session.offer_session(state, ctx)
+    return guided_session.offer_session(state, ctx, short=short)
 
 
 def _pause(state: Coachee, argument: str, ctx: Ctx) -> Outcome:
@@ -203,7 +222,7 @@ def _idle(state: Coachee, ctx: Ctx) -> Question:
 
 
 def _on_idle(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
-    return _session(state, ctx)
+    return start_session(state, ctx)
 
 
 def _safety_paused(state: Coachee, ctx: Ctx) -> Question:
@@ -216,11 +235,28 @@ def _on_safety_paused(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
     return onboarding.rescreen(cleared, ctx, ctx.say("screen_cleared"))
 
 
+def _forget_confirm(state: Coachee, ctx: Ctx) -> Question:
+    return Question(ctx.say("forget_confirm"), (ctx.choice("forget_yes"), ctx.choice("forget_no")))
+
+
+def _on_forget_confirm(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    if choice == "forget_yes":
+        return Outcome(new_coachee(), (Reply(ctx.say("forgotten")),), (ForgetUser(),))
+    return to_idle(state, ctx, ctx.say("forget_kept"))
+
+
 def next_nudge_text(state: Coachee, ctx: Ctx) -> str:
-    nudge_time = state.profile.nudge_time
-    if nudge_time is None:
+    """When the next nudge comes, in the user's own time zone."""
+    fires = nudging.next_nudge(state, ctx.now, ctx.today(state))
+    if fires is None:
         return ctx.say("no_nudge")
-    return ctx.say("next_nudge", time=format_time(nudge_time), zone=state.profile.zone)
+    local = fires.astimezone(ZoneInfo(state.profile.zone))
+    return ctx.say(
+        "next_nudge",
+        day=local.strftime("%A"),
+        time=format_time(local.time()),
+        zone=state.profile.zone,
+    )
 
 
 def progress_text(state: Coachee, ctx: Ctx) -> str:
@@ -246,8 +282,10 @@ SPECS.update(
     {
         Step.IDLE: StepSpec(_idle, _on_idle),
         Step.SAFETY_PAUSED: StepSpec(_safety_paused, _on_safety_paused),
+        Step.FORGET_CONFIRM: StepSpec(_forget_confirm, _on_forget_confirm),
     }
 )
+SPECS.update(nudging.SPECS)
 SPECS.update(onboarding.SPECS)
 SPECS.update(guided_session.SPECS)
 SPECS.update(settings_menu.SPECS)

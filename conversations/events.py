@@ -44,9 +44,9 @@ class Unsupported:
 
 @dataclass(frozen=True)
 class NudgeDue:
-    """The daily nudge fell due for this user."""
+    """The daily nudge fell due; `week_summary` is last week's recap, on the week's first nudge."""
 
-    kind: str = "daily"
+    week_summary: str | None = None
 
 
 Event = Text | Choose | Command | HoldTimeUp | Unsupported | NudgeDue

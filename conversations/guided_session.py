@@ -56,16 +56,20 @@ def estimated_minutes(ctx: Ctx, plan: tuple[tuple[str, int], ...]) -> int:
 
 
 def _plan(state: Coachee, ctx: Ctx) -> tuple[tuple[str, int], ...]:
-    doses = current_doses(ctx.programme, state.position)
+    if state.flow.short:
+        doses = progression.stage_doses(ctx.programme, state.position.stage)
+    else:
+        doses = current_doses(ctx.programme, state.position)
     return tuple((e.id, doses[e.id]) for e in ctx.programme.stage(state.position.stage).exercises)
 
 
 # --- starting -----------------------------------------------------------------------------------
 
 
-def offer_session(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:
-    """The session intro: stage, exercises and time, with Let's go / Not now."""
-    return ask(state, Step.SESSION_INTRO, ctx, *lead, session=None)
+def offer_session(state: Coachee, ctx: Ctx, *lead: str, short: bool = False) -> Outcome:
+    """The session intro: stage, exercises and time, with Let's go / Not now. A short session
+    (welcome back after missed days) keeps every exercise at the stage's floor."""
+    return ask(state, Step.SESSION_INTRO, ctx, *lead, session=None, short=short)
 
 
 def _intro(state: Coachee, ctx: Ctx) -> Question:
@@ -103,7 +107,9 @@ def _on_intro(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
         from conversations.coach import to_idle
 
         return to_idle(state, ctx)
-    session = SessionInProgress(started_at=ctx.now, plan=_plan(state, ctx))
+    session = SessionInProgress(
+        started_at=ctx.now, plan=_plan(state, ctx), short=state.flow.short
+    )
     return ask(state, Step.HOLD_READY, ctx, session=session)
 
 
@@ -377,9 +383,13 @@ def _reason(ctx: Ctx, verdict: Verdict, after: Coachee) -> str:
 def finish(state: Coachee, ctx: Ctx) -> Outcome:
     """The last check-in is in: decide what comes next, record the session, sum up."""
     session = _session(state)
-    position, verdict = progression.decide(
-        ctx.programme, state.position, _facts(session), today=ctx.today(state)
-    )
+    if session.short:
+        # A welcome-back session eases back in; it neither moves the dose nor counts to advance.
+        position, verdict = state.position, Verdict(Decision.REPEAT, "welcome_back")
+    else:
+        position, verdict = progression.decide(
+            ctx.programme, state.position, _facts(session), today=ctx.today(state)
+        )
     after = state.model_copy(
         update={"position": position, "activity": _trained(state.activity, ctx, state)}
     )

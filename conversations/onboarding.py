@@ -177,7 +177,8 @@ def _typed_zone(state: Coachee, text: str, ctx: Ctx) -> Outcome:
 def finish(state: Coachee, ctx: Ctx) -> Outcome:
     """Onboarding is complete: say what was set up and offer the first session."""
     profile = state.profile.model_copy(update={"onboarded": True})
-    done = state.model_copy(update={"profile": profile})
+    activity = state.activity.model_copy(update={"started_on": ctx.today(state)})
+    done = state.model_copy(update={"profile": profile, "activity": activity})
     nudge_time = profile.nudge_time
     summary = ctx.say(
         "onboarding_done",

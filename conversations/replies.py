@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-
 from conversations.records import SessionRecord
 
 
@@ -52,11 +50,20 @@ class ShowProgress:
 
 
 @dataclass(frozen=True)
-class RecordNudgeAnswer:
-    """The user answered a nudge (start, snooze, skip); `at` is when it was answered."""
-
-    answer: str
-    at: datetime
+class ExportData:
+    """/export: send the user everything stored about them."""
 
 
-Effect = StartHoldTimer | CancelHoldTimer | RecordSession | ShowProgress | RecordNudgeAnswer
+@dataclass(frozen=True)
+class ForgetUser:
+    """/forget, confirmed: delete every row about the user; nothing of them is kept."""
+
+
+Effect = (
+    StartHoldTimer
+    | CancelHoldTimer
+    | RecordSession
+    | ShowProgress
+    | ExportData
+    | ForgetUser
+)

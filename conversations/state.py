@@ -35,6 +35,10 @@ class Step(StrEnum):
     ASK_PAIN_KIND = "ask_pain_kind"
     ASK_CHECKIN = "ask_checkin"
     SAFETY_PAUSED = "safety_paused"
+    NUDGE = "nudge"
+    MORNING_CHECK = "morning_check"
+    NUDGE_TIME_OFFER = "nudge_time_offer"
+    FORGET_CONFIRM = "forget_confirm"
 
 
 ONBOARDING_STEPS = frozenset(
@@ -91,6 +95,10 @@ class Activity(_State):
     streak: int = 0
     last_trained_on: date | None = None
     paused_until: date | None = None
+    started_on: date | None = None
+    last_nudged_on: date | None = None
+    snoozed_until: datetime | None = None
+    snoozes_in_row: int = 0
 
 
 class SessionInProgress(_State):
@@ -107,6 +115,7 @@ class SessionInProgress(_State):
     checkins: tuple[CheckInLog, ...] = ()
     pending_feeling: Feeling | None = None
     pending_pain_score: int | None = None
+    short: bool = False
 
 
 class Flow(_State):
@@ -115,6 +124,7 @@ class Flow(_State):
     step: Step = Step.NEW
     step_no: int = 0
     in_settings: bool = False
+    short: bool = False
     session: SessionInProgress | None = None
 
 

@@ -149,6 +149,21 @@ MESSAGE_KEYS: tuple[str, ...] = (
     "rescreen",
     "no_nudge",
     "next_nudge",
+    "morning_check",
+    "morning_better",
+    "morning_same",
+    "morning_worse",
+    "nudge_daily",
+    "nudge_welcome_back",
+    "nudge_weekly",
+    "skipped",
+    "snoozed",
+    "offer_new_time",
+    "time_kept",
+    "export",
+    "forget_confirm",
+    "forgotten",
+    "forget_kept",
 )
 
 
@@ -215,6 +230,17 @@ LABEL_KEYS: tuple[str, ...] = (
     "settings_done",
     "start_session",
     "later",
+    "better",
+    "same",
+    "worse",
+    "start_now",
+    "snooze_30",
+    "snooze_2h",
+    "skip_today",
+    "change_time",
+    "keep_time",
+    "forget_yes",
+    "forget_no",
 )
 
 # Why a decision was made; shown in the summary.
@@ -226,6 +252,7 @@ REASON_KEYS: tuple[str, ...] = (
     "repeat_not_clean",
     "repeat_consolidate",
     "repeat_stopped",
+    "welcome_back",
     "repeat_pain",
     "repeat_held_back",
     "step_back",
