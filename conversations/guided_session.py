@@ -107,9 +107,7 @@ def _on_intro(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
         from conversations.coach import to_idle
 
         return to_idle(state, ctx)
-    session = SessionInProgress(
-        started_at=ctx.now, plan=_plan(state, ctx), short=state.flow.short
-    )
+    session = SessionInProgress(started_at=ctx.now, plan=_plan(state, ctx), short=state.flow.short)
     return ask(state, Step.HOLD_READY, ctx, session=session)
 
 

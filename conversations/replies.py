@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from conversations.records import SessionRecord
 
 
@@ -59,11 +60,4 @@ class ForgetUser:
     """/forget, confirmed: delete every row about the user; nothing of them is kept."""
 
 
-Effect = (
-    StartHoldTimer
-    | CancelHoldTimer
-    | RecordSession
-    | ShowProgress
-    | ExportData
-    | ForgetUser
-)
+Effect = StartHoldTimer | CancelHoldTimer | RecordSession | ShowProgress | ExportData | ForgetUser
