@@ -78,6 +78,15 @@ class CoachService:
                     record_session(session, user.id, effect.record)
             return outcome
 
+    def mark_inactive(self, platform: str, chat_id: str) -> None:
+        """The user blocked the bot: no more nudges until they write to us again."""
+        with unit_of_work(self.engine) as session:
+            user = find_user(session, platform, chat_id, lock=True)
+            if user is not None:
+                user.active = False
+                user.next_nudge_at = None
+                session.add(user)
+
     def state_of(self, platform: str, chat_id: str) -> Coachee | None:
         with unit_of_work(self.engine) as session:
             user = find_user(session, platform, chat_id)
