@@ -14,6 +14,7 @@ from conversations.events import (
     Event,
     HoldTimeUp,
     NudgeDue,
+    SharedZone,
     Text,
     Unsupported,
 )
@@ -60,6 +61,10 @@ def transition(state: Coachee, event: Event, *, now: datetime, programme: Progra
             return _reask_or(state, ctx, ctx.say("unsupported_input"))
         case NudgeDue(week_summary=summary):
             return nudging.on_nudge_due(state, ctx, summary)
+        case SharedZone(zone=zone):
+            if state.flow.step is Step.ASK_ZONE:
+                return onboarding.set_zone(state, zone, ctx)
+            return _reask_or(state, ctx, ctx.say("location_not_needed"))
 
 
 def prompt(state: Coachee, *, now: datetime, programme: Programme) -> Reply | None:

@@ -49,4 +49,11 @@ class NudgeDue:
     week_summary: str | None = None
 
 
-Event = Text | Choose | Command | HoldTimeUp | Unsupported | NudgeDue
+@dataclass(frozen=True)
+class SharedZone:
+    """The user shared a location; the adapter turned it into this IANA time zone."""
+
+    zone: str
+
+
+Event = Text | Choose | Command | HoldTimeUp | Unsupported | NudgeDue | SharedZone

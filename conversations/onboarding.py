@@ -167,6 +167,13 @@ def _typed_zone(state: Coachee, text: str, ctx: Ctx) -> Outcome:
     zone = resolve_zone(text)
     if zone is None:
         return again(state, ctx, ctx.say("bad_zone", typed=text.strip()[:40]))
+    return set_zone(state, zone, ctx)
+
+
+def set_zone(state: Coachee, zone: str, ctx: Ctx) -> Outcome:
+    """A zone typed, tapped or shared as a location."""
+    if resolve_zone(zone) != zone:
+        return again(state, ctx, ctx.say("bad_zone", typed=zone[:40]))
     profile = state.profile.model_copy(update={"zone": zone})
     zoned = state.model_copy(update={"profile": profile})
     if zoned.flow.in_settings:

@@ -25,6 +25,7 @@ class Step(StrEnum):
     ASK_DAYS = "ask_days"
     ASK_TIME = "ask_time"
     ASK_ZONE = "ask_zone"
+    ASK_QUIET = "ask_quiet"
     IDLE = "idle"
     SETTINGS = "settings"
     SESSION_INTRO = "session_intro"

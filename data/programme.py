@@ -164,6 +164,9 @@ MESSAGE_KEYS: tuple[str, ...] = (
     "forget_confirm",
     "forgotten",
     "forget_kept",
+    "location_not_needed",
+    "ask_quiet",
+    "bad_quiet",
 )
 
 
@@ -227,6 +230,7 @@ LABEL_KEYS: tuple[str, ...] = (
     "settings_time",
     "settings_zone",
     "settings_days",
+    "settings_quiet",
     "settings_done",
     "start_session",
     "later",
