@@ -140,8 +140,9 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
         return _reask_or(state, ctx, ctx.say("unknown_command"))
     if name == "help":
         return _reask_or(state, ctx, ctx.say("help"))
+    anytime = ("start", "export", "forget")
     if state.flow.step is Step.NEW or (
-        name != "start" and not state.profile.onboarded and state.flow.step in ONBOARDING_STEPS
+        name not in anytime and not state.profile.onboarded and state.flow.step in ONBOARDING_STEPS
     ):
         if state.flow.step is Step.NEW:
             return onboarding.begin(state, ctx)

@@ -55,12 +55,25 @@ def estimated_minutes(ctx: Ctx, plan: tuple[tuple[str, int], ...]) -> int:
     return max(1, round(seconds / 60))
 
 
+FOUNDATION_EVERY = 3
+
+
+def _foundation(state: Coachee, ctx: Ctx) -> tuple[tuple[str, int], ...]:
+    """In later stages, every few sessions, one easy stage-1 hold to keep the foundation."""
+    position = state.position
+    if position.stage == 1 or position.sessions_in_stage % FOUNDATION_EVERY != 1:
+        return ()
+    holds = [e for e in ctx.programme.stage(1).exercises if e.kind == "hold"]
+    return ((holds[0].id, holds[0].dose.floor),) if holds else ()
+
+
 def _plan(state: Coachee, ctx: Ctx) -> tuple[tuple[str, int], ...]:
     if state.flow.short:
         doses = progression.stage_doses(ctx.programme, state.position.stage)
     else:
         doses = current_doses(ctx.programme, state.position)
-    return tuple((e.id, doses[e.id]) for e in ctx.programme.stage(state.position.stage).exercises)
+    stage = ctx.programme.stage(state.position.stage)
+    return _foundation(state, ctx) + tuple((e.id, doses[e.id]) for e in stage.exercises)
 
 
 # --- starting -----------------------------------------------------------------------------------
@@ -141,12 +154,15 @@ def _hold_ready(state: Coachee, ctx: Ctx) -> Question:
             side=f" ({side} side)" if side else "",
         )
     )
-    return Question("\n\n".join(parts), (ctx.choice("start"), ctx.choice("stop_session")), 2)
+    choices = (ctx.choice("start"), ctx.choice("it_hurts"), ctx.choice("stop_session"))
+    return Question("\n\n".join(parts), choices, 2)
 
 
 def _on_hold_ready(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
     if choice == "stop_session":
         return stop(state, ctx)
+    if choice == "it_hurts":
+        return _hurts(state, ctx)
     exercise, _ = _exercise(state, ctx)
     started = _with_session(state, hold_started_at=ctx.now)
     outcome = ask(started, Step.HOLDING, ctx)
@@ -158,7 +174,7 @@ def _holding(state: Coachee, ctx: Ctx) -> Question:
     exercise, _ = _exercise(state, ctx)
     what = "hold" if exercise.kind == "hold" else "slow rep"
     text = ctx.say("holding", seconds=exercise.seconds, what=what)
-    return Question(text, (ctx.choice("done"),))
+    return Question(text, (ctx.choice("done"), ctx.choice("it_hurts")), 2)
 
 
 def end_hold(state: Coachee, ctx: Ctx, *, early: bool) -> Outcome:
@@ -195,7 +211,17 @@ def end_hold(state: Coachee, ctx: Ctx, *, early: bool) -> Outcome:
 
 
 def _on_holding(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    if choice == "it_hurts":
+        return _hurts(state, ctx)
     return end_hold(state, ctx, early=True)
+
+
+def _hurts(state: Coachee, ctx: Ctx) -> Outcome:
+    """Pain can be reported at any moment of a set, not only when it ends: the set ends here."""
+    session = _session(state)
+    ended = _with_session(state, hold_started_at=None, pending_feeling=Feeling.PAIN)
+    cancel = (CancelHoldTimer(),) if session.hold_started_at is not None else ()
+    return ask(ended, Step.ASK_PAIN_SCORE, ctx, effects=cancel)
 
 
 # --- how it felt --------------------------------------------------------------------------------

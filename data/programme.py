@@ -213,6 +213,7 @@ LABEL_KEYS: tuple[str, ...] = (
     "go",
     "not_now",
     "stop_session",
+    "it_hurts",
     "steady",
     "working",
     "shaky",

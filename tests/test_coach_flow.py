@@ -373,3 +373,33 @@ def test_help_works_everywhere_and_mentions_the_coach_is_not_a_clinician() -> No
     player.command("help")
     assert "not a clinician" in player.last_text
     assert player.state == before
+
+
+def test_pain_can_be_reported_in_the_middle_of_a_hold() -> None:
+    player = CoachPlayer()
+    player.onboard()
+    player.command("session")
+    player.tap("Let's go")
+    player.tap("Start")
+    outcome = player.tap("It hurts")
+    assert CancelHoldTimer() in outcome.effects
+    assert player.step is Step.ASK_PAIN_SCORE
+    player.tap("7")
+    assert records(player)[-1].record.decision is Decision.SAFETY_STOP
+
+
+def test_later_stages_keep_an_easy_foundation_hold_now_and_then() -> None:
+    from schedules.progression import Position, stage_doses
+
+    player = CoachPlayer()
+    player.onboard()
+    stage_two = Position(stage=2, doses=stage_doses(player.programme, 2), sessions_in_stage=1)
+    player.state = player.state.model_copy(update={"position": stage_two})
+    player.command("session")
+    foundation = next(e for e in player.programme.stage(1).exercises if e.kind == "hold")
+    assert foundation.name in player.last_text
+    later = stage_two.model_copy(update={"sessions_in_stage": 2})
+    player.state = player.state.model_copy(update={"position": later})
+    player.tap("Not now")
+    player.command("session")
+    assert foundation.name not in player.last_text
