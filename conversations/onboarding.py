@@ -34,7 +34,11 @@ def _bullets(items: tuple[str, ...]) -> str:
 
 def begin(state: Coachee, ctx: Ctx) -> Outcome:
     """A first hello: who the coach is, that it is not a clinician, then the safety screen."""
-    return ask(state, Step.SCREEN_URGENT, ctx, ctx.say("welcome"), ctx.say("not_a_clinician"))
+    # Question numbers start from the clock, so that buttons left over from before a /forget
+    # (whose numbers were deleted with everything else) can never match a new question.
+    first = max(state.flow.step_no, int(ctx.now.timestamp()))
+    fresh = state.model_copy(update={"flow": state.flow.model_copy(update={"step_no": first})})
+    return ask(fresh, Step.SCREEN_URGENT, ctx, ctx.say("welcome"), ctx.say("not_a_clinician"))
 
 
 def rescreen(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:

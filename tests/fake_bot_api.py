@@ -1341,7 +1341,10 @@ class FakeBotApi:
     def _delete_message(self, params: dict[str, Any]) -> Any:
         with self._cond:
             chat_id = self._chat_id(params)
-            message_id = params.get("message_id")
+            try:
+                message_id = int(params.get("message_id") or 0)
+            except (TypeError, ValueError):
+                message_id = 0
             for msg in self._messages[chat_id]:
                 if msg.message_id == message_id and not msg.deleted:
                     msg.deleted = True

@@ -302,3 +302,29 @@ def test_stop_with_open_keep_alive_connection_and_pending_poll() -> None:
     assert time.monotonic() - started < 3
     assert result  # the poll ended (empty result or closed connection), not hung
     assert set(threading.enumerate()) == threads_before
+
+
+async def test_user_media_updates_parse_in_ptb(fake: FakeBotApi) -> None:
+    fake.send_sticker(CHAT)
+    fake.send_photo(CHAT, caption="my posture")
+    fake.send_text(-100123, "hi group", user_id=CHAT)
+    async with make_bot(fake) as bot:
+        sticker, photo, group = await bot.get_updates(timeout=0)
+    assert sticker.message.sticker.emoji == "\N{THUMBS UP SIGN}"
+    assert photo.message.caption == "my posture"
+    assert photo.message.photo[-1].width == 800
+    assert group.message.chat.type == "supergroup"
+    assert group.effective_user.id == CHAT
+
+
+async def test_enforce_rate(fake: FakeBotApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+    fake.enforce_rate(per_second=30, per_chat_per_second=1)
+    async with make_bot(fake) as bot:
+        await bot.send_message(CHAT, "one")
+        await bot.send_message(CHAT + 1, "other chat is fine")
+        with pytest.raises(RetryAfter):
+            await bot.send_message(CHAT, "two")
+        fake.enforce_rate(None, None)
+        await bot.send_message(CHAT, "three")
+    assert [m.text for m in fake.messages(CHAT)] == ["one", "three"]

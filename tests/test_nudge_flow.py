@@ -251,3 +251,13 @@ def test_nudge_times_are_in_the_users_zone_across_dst() -> None:
     player.onboard(time="07:30", zone="Berlin")
     fires = next_nudge(player.state, player.clock, player.clock.date())
     assert fires == datetime(2026, 10, 25, 6, 30, tzinfo=UTC)  # 07:30 CET after the change
+
+
+def test_buttons_from_before_a_forget_never_match_new_questions() -> None:
+    player = onboarded()
+    old_numbers = player.state.flow.step_no
+    player.command("forget")
+    player.tap("Yes, delete everything")
+    player.clock += timedelta(seconds=5)
+    player.command("start")
+    assert player.state.flow.step_no > old_numbers + 1
