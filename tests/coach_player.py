@@ -98,6 +98,31 @@ class CoachPlayer:
         self.send(zone)
         assert self.step is Step.IDLE, self.last_text
 
+    def begin_session(self) -> None:
+        """/session, through a re-screen if one is due, to the first hold."""
+        self.command("session")
+        if self.step is Step.SCREEN_URGENT:
+            self.tap("No")
+            self.tap("No")
+        self.tap("Let's go")
+
+    def to_first_feel(self) -> None:
+        """Start a session and hold through the first set, up to "How did that feel?"."""
+        self.begin_session()
+        while self.step is not Step.ASK_FEEL:
+            self.tap("Start")
+            self.time_up()
+
+    def play_out(self, answers: dict[Step, str], *, by_timer: bool = False) -> Outcome:
+        """Answer every question by its step until the session ends (holds end by Done)."""
+        while self.step is not Step.IDLE:
+            if self.step is Step.HOLDING and by_timer:
+                self.time_up()
+            else:
+                self.tap({Step.HOLD_READY: "Start", Step.HOLDING: "Done", **answers}[self.step])
+        assert self.last_outcome is not None
+        return self.last_outcome
+
     def run_session(
         self,
         *,
@@ -106,23 +131,7 @@ class CoachPlayer:
         by_timer: bool = True,
     ) -> Outcome:
         """One whole session from /session to the summary with the same answers throughout."""
-        self.command("session")
-        if self.step is Step.SCREEN_URGENT:
-            self.tap("No")
-            self.tap("No")
-        self.tap("Let's go")
-        outcome = self.last_outcome
-        assert outcome is not None
-        while self.step is not Step.IDLE:
-            step = self.step
-            if step is Step.HOLD_READY:
-                self.tap("Start")
-            elif step is Step.HOLDING:
-                self.time_up() if by_timer else self.tap("Done")
-            elif step is Step.ASK_FEEL:
-                self.tap(feeling)
-            elif step is Step.ASK_CHECKIN:
-                outcome = self.tap(checkin)
-            else:
-                return self.last_outcome  # type: ignore[return-value]
-        return self.last_outcome  # type: ignore[return-value]
+        self.begin_session()
+        return self.play_out(
+            {Step.ASK_FEEL: feeling, Step.ASK_CHECKIN: checkin}, by_timer=by_timer
+        )

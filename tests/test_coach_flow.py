@@ -124,13 +124,7 @@ def test_sharp_pain_stops_the_session_and_steps_back() -> None:
     player.run_session()  # dose up once
     doses_before = dict(player.state.position.doses)
     player.advance_days(1)
-    player.command("session")
-    player.tap("Let's go")
-    player.tap("Start")
-    player.time_up()
-    while player.step is Step.HOLD_READY:
-        player.tap("Start")
-        player.time_up()
+    player.to_first_feel()
     player.tap("Pain")
     player.tap("3")
     player.tap("Sharp")
@@ -147,13 +141,7 @@ def test_sharp_pain_stops_the_session_and_steps_back() -> None:
 def test_pain_of_six_stops_at_once_without_asking_the_kind() -> None:
     player = CoachPlayer()
     player.onboard()
-    player.command("session")
-    player.tap("Let's go")
-    player.tap("Start")
-    player.time_up()
-    while player.step is Step.HOLD_READY:
-        player.tap("Start")
-        player.time_up()
+    player.to_first_feel()
     player.tap("Pain")
     player.send("6")
     assert records(player)[-1].record.decision is Decision.SAFETY_STOP
@@ -164,16 +152,7 @@ def test_two_safety_stops_in_a_week_pause_the_programme_until_cleared() -> None:
     player.onboard()
     for day in range(2):
         player.advance_days(day)
-        player.command("session")
-        if player.step is Step.SCREEN_URGENT:
-            player.tap("No")
-            player.tap("No")
-        player.tap("Let's go")
-        player.tap("Start")
-        player.time_up()
-        while player.step is Step.HOLD_READY:
-            player.tap("Start")
-            player.time_up()
+        player.to_first_feel()
         player.tap("Pain")
         player.tap("8")
     assert player.step is Step.SAFETY_PAUSED

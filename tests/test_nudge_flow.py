@@ -93,22 +93,14 @@ def test_three_snoozes_in_a_row_offer_a_new_time_but_never_change_it_silently() 
 
 def test_after_a_painful_session_the_next_nudge_asks_about_the_back_first() -> None:
     player = onboarded()
-    player.command("session")
-    player.tap("Let's go")
-    while player.step is not Step.IDLE:
-        match player.step:
-            case Step.HOLD_READY:
-                player.tap("Start")
-            case Step.HOLDING:
-                player.tap("Done")
-            case Step.ASK_FEEL:
-                player.tap("Pain")
-            case Step.ASK_PAIN_SCORE:
-                player.tap("4")
-            case Step.ASK_PAIN_KIND:
-                player.tap("Dull ache")
-            case Step.ASK_CHECKIN:
-                player.tap("Yes")
+    player.begin_session()
+    painful = {
+        Step.ASK_FEEL: "Pain",
+        Step.ASK_PAIN_SCORE: "4",
+        Step.ASK_PAIN_KIND: "Dull ache",
+        Step.ASK_CHECKIN: "Yes",
+    }
+    player.play_out(painful)
     assert player.state.position.morning_check_due
     player.advance_days(1)
     nudge(player)
@@ -119,16 +111,7 @@ def test_after_a_painful_session_the_next_nudge_asks_about_the_back_first() -> N
     assert player.step is Step.NUDGE
     player.tap("Start now")
     player.tap("Let's go")
-    while player.step is not Step.IDLE:
-        match player.step:
-            case Step.HOLD_READY:
-                player.tap("Start")
-            case Step.HOLDING:
-                player.tap("Done")
-            case Step.ASK_FEEL:
-                player.tap("Steady")
-            case Step.ASK_CHECKIN:
-                player.tap("Yes")
+    player.play_out({Step.ASK_FEEL: "Steady", Step.ASK_CHECKIN: "Yes"})
     record = [e for e in player.effects if isinstance(e, RecordSession)][-1].record
     assert record.reason == "repeat_held_back"
 
@@ -151,16 +134,7 @@ def test_three_missed_days_bring_a_gentle_welcome_back_and_a_short_session() -> 
     intro = player.last_text
     assert "3 holds" in intro
     player.tap("Let's go")
-    while player.step is not Step.IDLE:
-        match player.step:
-            case Step.HOLD_READY:
-                player.tap("Start")
-            case Step.HOLDING:
-                player.tap("Done")
-            case Step.ASK_FEEL:
-                player.tap("Steady")
-            case Step.ASK_CHECKIN:
-                player.tap("Yes")
+    player.play_out({Step.ASK_FEEL: "Steady", Step.ASK_CHECKIN: "Yes"})
     record = [e for e in player.effects if isinstance(e, RecordSession)][-1].record
     assert record.decision is Decision.REPEAT
     assert record.reason == "welcome_back"
