@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,3 +26,4 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     nudge_tick_seconds: float = Field(default=20.0, gt=0)
     nudge_grace_minutes: int = Field(default=120, ge=0)
+    liveness_file: Path = Path("/tmp/spine-coach.alive")
