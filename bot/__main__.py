@@ -20,6 +20,18 @@ log = logging.getLogger("bot")
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["health"]:
+        from bot import health
+
+        return health.main(Settings().liveness_file)
+    if argv[:1] == ["migrate"]:
+        from bot.migrations import main as migrate
+
+        return migrate(Settings().database_url)
+    if argv[:1] == ["stats"]:
+        from bot.stats import main as stats
+
+        return stats(Settings())
     settings = Settings()
     configure_logging(settings)
     try:

@@ -3,15 +3,22 @@
 Reads standard input line by line (so a piped script can drive it) and ends cleanly at the end of
 input. Choices show as a numbered list; type the number or the label. Commands work as in
 Telegram (/start, /session, /help, ...). Holds are timed for real; "Done" ends one early.
+Daily nudges arrive in the running chat: the nudge tick runs at start-up (catching a nudge that
+fell due while the chat was closed, within the grace window) and every `tick_seconds` after.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import threading
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import TextIO
 
+from bot.delivery import DeliveryResult
+from bot.nudge_tick import NoPacing, run_nudge_tick
 from bot.service import CoachService
 from conversations.events import Choose, Event, HoldTimeUp, Text
 from conversations.flow import Outcome
@@ -19,6 +26,9 @@ from conversations.replies import CancelHoldTimer, Reply, StartHoldTimer
 
 PLATFORM = "terminal"
 _END = object()
+_TICK = object()
+
+log = logging.getLogger(__name__)
 
 
 def render(reply: Reply) -> str:
@@ -43,14 +53,27 @@ class TerminalChat:
         *,
         stdin: TextIO = sys.stdin,
         stdout: TextIO = sys.stdout,
+        tick_seconds: float | None = None,
+        grace: timedelta | None = None,
     ) -> None:
+        if tick_seconds is None or grace is None:
+            from bot.settings import Settings
+
+            settings = Settings()
+            if tick_seconds is None:
+                tick_seconds = settings.nudge_tick_seconds
+            if grace is None:
+                grace = timedelta(minutes=settings.nudge_grace_minutes)
         self.service = service
         self.chat_id = chat_id
         self.stdin = stdin
         self.stdout = stdout
+        self.tick_seconds = tick_seconds
+        self.grace = grace
         self.question: Reply | None = None
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._timer: asyncio.TimerHandle | None = None
+        self._ticker: asyncio.TimerHandle | None = None
 
     def _print(self, text: str) -> None:
         self.stdout.write(text + "\n")
@@ -84,11 +107,15 @@ class TerminalChat:
             self._timer.cancel()
             self._timer = None
 
-    def _show(self, outcome: Outcome) -> None:
-        for reply in outcome.replies:
+    def show_replies(self, replies: Sequence[Reply]) -> None:
+        """Print replies; the newest one with choices is what a typed number answers."""
+        for reply in replies:
             self._print(render(reply))
             if reply.choices:
                 self.question = reply
+
+    def _show(self, outcome: Outcome) -> None:
+        self.show_replies(outcome.replies)
         for effect in outcome.effects:
             if isinstance(effect, StartHoldTimer):
                 self._start_timer(effect.seconds, effect.step_no)
@@ -101,6 +128,24 @@ class TerminalChat:
             if hold.chat_id == self.chat_id:
                 self._start_timer((hold.due_at - now).total_seconds(), hold.step_no)
 
+    async def nudge_tick(self) -> None:
+        """Send this chat's due nudge, if any, into the running chat."""
+        try:
+            await run_nudge_tick(
+                self.service,
+                TerminalDelivery(self),
+                now=self.service.clock(),
+                grace=self.grace,
+                pacer=NoPacing(),
+                chat_ids=(self.chat_id,),
+            )
+        except Exception:  # a failed tick must not end the chat; the next one tries again
+            log.exception("nudge tick failed")
+
+    def _arm_ticker(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._ticker = loop.call_later(self.tick_seconds, self._queue.put_nowait, _TICK)
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         reader = threading.Thread(target=self._read_lines, args=(loop,), daemon=True)
@@ -110,14 +155,37 @@ class TerminalChat:
             self.question = waiting
             self._print(render(waiting))
         self._rebuild_timers()
+        await self.nudge_tick()
         reader.start()
+        self._arm_ticker()
         while True:
             item = await self._queue.get()
             if item is _END:
                 break
+            if item is _TICK:
+                await self.nudge_tick()
+                self._arm_ticker()
+                continue
             event = item if isinstance(item, HoldTimeUp) else self.to_event(str(item))
             if isinstance(event, Text) and not event.text.strip():
                 continue
             self._show(self.service.handle(PLATFORM, self.chat_id, event))
         self._cancel_timer()
+        if self._ticker is not None:
+            self._ticker.cancel()
         self._print("Bye for now. Everything is saved; run me again to carry on.")
+
+
+class TerminalDelivery:
+    """The nudge tick's delivery for the terminal: the nudge appears in the running chat."""
+
+    platform = PLATFORM
+
+    def __init__(self, chat: TerminalChat) -> None:
+        self.chat = chat
+
+    async def deliver(self, chat_id: str, replies: Sequence[Reply]) -> DeliveryResult:
+        if chat_id != self.chat.chat_id:
+            return DeliveryResult.FAILED  # another terminal user's nudge waits for their chat
+        self.chat.show_replies(replies)
+        return DeliveryResult.SENT

@@ -1,4 +1,5 @@
-"""The store on a real SQLite file: state round-trips, history rows, one transaction per event."""
+"""The store on a real SQLite file and on PostgreSQL: state round-trips, history rows, one
+transaction per event."""
 
 from __future__ import annotations
 
@@ -31,7 +32,13 @@ CLOCK = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
+def engine(db_url: str) -> Engine:
+    """A fresh database, on SQLite and on PostgreSQL (the db_url fixture in conftest.py)."""
+    return make_engine(db_url)
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Engine:
     return make_engine(f"sqlite:///{tmp_path / 'coach.sqlite3'}")
 
 
@@ -44,8 +51,8 @@ class Clock:
         return self.now
 
 
-def test_sqlite_runs_in_wal_mode(engine: Engine) -> None:
-    with engine.connect() as connection:
+def test_sqlite_runs_in_wal_mode(sqlite_engine: Engine) -> None:
+    with sqlite_engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
 

@@ -1,0 +1,1 @@
+"""The whole-bot bench: `python -m bench`."""

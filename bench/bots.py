@@ -1,0 +1,67 @@
+"""The bots under test, each run as its own process: `python -m bench.bots coach|echo`.
+
+* coach: the real entry point (`bot.__main__.main`), configured by the environment like
+  `python -m bot`. With BENCH_UNLIMITED=1 its AIORateLimiter gets no overall rate (0 disables
+  it in PTB), so the figures measure the bot's own cost, not Telegram's 30 messages a second.
+* echo: a minimal python-telegram-bot echo bot (PTB's own example) with concurrent updates,
+  so that, like the coach, it is bound by CPU and not by waiting on one update at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+
+def run_coach() -> int:
+    if os.environ.get("BENCH_UNLIMITED") == "1":
+        from telegram.ext import AIORateLimiter
+
+        import bot.telegram_app as telegram_app
+
+        def unlimited(max_retries: int = 0) -> AIORateLimiter:
+            return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=max_retries)
+
+        telegram_app.AIORateLimiter = unlimited  # type: ignore[assignment,misc]
+    from bot.__main__ import main
+
+    return main([])
+
+
+def run_echo() -> int:
+    from telegram import Update
+    from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
+
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message is not None
+        await update.message.reply_text(update.message.text or "")
+
+    application: Any = (
+        ApplicationBuilder()
+        .token(os.environ["TELEGRAM_BOT_TOKEN"])
+        .base_url(os.environ["TELEGRAM_API_BASE_URL"])
+        .concurrent_updates(True)
+        .build()
+    )
+    application.add_handler(MessageHandler(filters.TEXT, echo))
+    application.run_polling(timeout=10, poll_interval=0)
+    return 0
+
+
+def main() -> int:
+    run = run_coach if sys.argv[1:] == ["coach"] else run_echo
+    profile_to = os.environ.get("BENCH_PROFILE")
+    if not profile_to:
+        return run()
+    import cProfile
+
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(run)
+    finally:
+        profiler.dump_stats(f"{profile_to}.{sys.argv[1]}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

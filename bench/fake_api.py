@@ -1,0 +1,190 @@
+"""A lean fake Bot API server for the bench: asyncio, HTTP/1.1 keep-alive, loopback only.
+
+It answers every method a bot here calls with a plausible result, hands out updates by long
+polling (getUpdates), and records, per chat, every call and its time on the machine-wide
+monotonic clock (`time.monotonic_ns`), so the bench can tell when the calls an update caused
+have ended. With `rate_limit` set it enforces that many messages a second overall (sends and
+edits, over a sliding second) and answers 429 with `retry_after` above it, as Telegram does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+TOKEN = "123456:BENCH-token"
+_SENDS = frozenset({"sendmessage", "editmessagetext", "editmessagereplymarkup", "sendphoto"})
+_BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Bench", "username": "bench_bot"}
+
+
+@dataclass
+class ChatLog:
+    calls: int = 0
+    sends: int = 0
+    last_ns: int = 0
+    texts: list[str] = field(default_factory=list)
+
+
+class FakeBotApi:
+    """Start with `await fake.start()`; `fake.base_url` is what the bot's base URL must be."""
+
+    def __init__(self, *, rate_limit: float | None = None, keep_texts: bool = False) -> None:
+        self.rate_limit = rate_limit
+        self.keep_texts = keep_texts
+        self.chats: dict[int, ChatLog] = defaultdict(ChatLog)
+        self.updates: deque[dict[str, Any]] = deque()
+        self._update_id = 0
+        self._message_id = 0
+        self._new_updates = asyncio.Event()
+        self._window: deque[int] = deque()  # send times in the last second (rate limit)
+        self.too_many = 0  # 429 answers given
+        self.sends = 0
+        self.first_send_ns = 0
+        self.last_send_ns = 0
+        self.on_call: Callable[[int, str], None] | None = None
+        self.receipts: dict[int, int] = {}  # update id -> when getUpdates handed it over
+        self.get_updates_times: list[int] = []  # when each getUpdates call came in
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._new_updates.set()
+
+    # --- what the bench does ---------------------------------------------------------------
+
+    def push_text(self, chat_id: int, text: str) -> int:
+        """Queue a private text message from user `chat_id`; returns the update's receipt key."""
+        self._update_id += 1
+        self._message_id += 1
+        message: dict[str, Any] = {
+            "message_id": self._message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private", "first_name": "U"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "U"},
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        self.updates.append({"update_id": self._update_id, "message": message})
+        self._new_updates.set()
+        return self._update_id
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                _, path, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    if ":" in line:
+                        name, value = line.split(":", 1)
+                        headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                status, payload = await self._call(path, headers.get("content-type", ""), body)
+                data = json.dumps(payload).encode()
+                writer.write(
+                    f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(data)}\r\n\r\n".encode()
+                    + data
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    async def _call(self, path: str, content_type: str, body: bytes) -> tuple[int, Any]:
+        method = path.rsplit("/", 1)[-1].lower()
+        params: dict[str, Any] = {}
+        if body:
+            if content_type.startswith("application/json"):
+                params = json.loads(body)
+            else:
+                params = dict(parse_qsl(body.decode()))
+        if method == "getupdates":
+            return 200, {"ok": True, "result": await self._get_updates(params)}
+        chat_id = params.get("chat_id")
+        now = time.monotonic_ns()
+        if method in _SENDS and self.rate_limit is not None:
+            while self._window and now - self._window[0] >= 1_000_000_000:
+                self._window.popleft()
+            if len(self._window) >= self.rate_limit:
+                self.too_many += 1
+                retry = {"retry_after": 1}
+                description = "Too Many Requests: retry after 1"
+                return 429, {"ok": False, "error_code": 429, "description": description,
+                             "parameters": retry}  # fmt: skip
+            self._window.append(now)
+        if chat_id is not None:
+            log = self.chats[int(chat_id)]
+            log.calls += 1
+            log.last_ns = now
+            if method in _SENDS:
+                log.sends += 1
+                self.sends += 1
+                self.first_send_ns = self.first_send_ns or now
+                self.last_send_ns = now
+                if self.keep_texts:
+                    log.texts.append(str(params.get("text", "")))
+            if self.on_call is not None:
+                self.on_call(int(chat_id), method)
+        return 200, {"ok": True, "result": self._result(method, params, chat_id)}
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self.get_updates_times.append(time.monotonic_ns())
+        offset = int(params.get("offset", 0) or 0)
+        while self.updates and self.updates[0]["update_id"] < offset:
+            self.updates.popleft()
+        if not self.updates:
+            self._new_updates.clear()
+            timeout = float(params.get("timeout", 0) or 0)
+            try:
+                await asyncio.wait_for(self._new_updates.wait(), timeout=min(timeout, 5))
+            except TimeoutError:
+                return []
+        limit = int(params.get("limit", 100) or 100)
+        batch = [self.updates[i] for i in range(min(limit, len(self.updates)))]
+        now = time.monotonic_ns()
+        for update in batch:
+            self.receipts.setdefault(update["update_id"], now)
+        return batch
+
+    def _result(self, method: str, params: dict[str, Any], chat_id: Any) -> Any:
+        if method == "getme":
+            return _BOT_USER
+        if method == "getwebhookinfo":
+            return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        if method in _SENDS and chat_id is not None:
+            self._message_id += 1
+            message: dict[str, Any] = {
+                "message_id": int(params.get("message_id", self._message_id)),
+                "date": int(time.time()),
+                "chat": {"id": int(chat_id), "type": "private", "first_name": "U"},
+                "from": _BOT_USER,
+                "text": str(params.get("text", "")),
+            }
+            markup = params.get("reply_markup")
+            if isinstance(markup, str) and markup:
+                message["reply_markup"] = json.loads(markup)
+            return message
+        return True

@@ -1,0 +1,606 @@
+"""The whole-bot bench: `python -m bench` (see README.md, "Running at scale").
+
+Figures, not assertions. Every bot runs as its own process against a fake Bot API server on
+loopback (bench/fake_api.py, in this process); times are on the machine-wide monotonic clock.
+
+1. cost: bot-side cost per update over a whole scripted session (onboarding, /session, every
+   hold, feeling and check-in to the summary), from the moment the fake server hands the update
+   over (getUpdates) to the last API call it causes; the same for a minimal PTB echo bot.
+2. throughput: users in sessions at once, each sending its next message when the bot has
+   answered the last one; updates handled per second, and the echo bot's on the same script.
+3. fan-out: users due in the same minute, against a server enforcing 30 messages a second
+   with 429 above it; the real `python -m bot` with its production rate limiting. Then two
+   processes on one PostgreSQL database, one killed (SIGKILL) half-way and started again.
+4. start-up time (process start to its first getUpdates) and resident memory with 0, 100,000
+   and 1,000,000 users stored, and the nudge tick's due-query time at the largest size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlmodel import Session, col, select
+
+from bench.fake_api import TOKEN, FakeBotApi
+from bench.seed import ONBOARDING, seed_users, spread_over_a_day
+from bot.store import User, make_engine
+from conversations.coach import transition
+from conversations.events import Command, Event, Text
+from conversations.state import Step, new_coachee
+from data.programme import default_programme
+
+ROOT = Path(__file__).resolve().parent.parent
+ANSWERS = {
+    Step.SCREEN_URGENT: "No",
+    Step.SCREEN_CLINICIAN: "No",
+    Step.SESSION_INTRO: "Let's go",
+    Step.HOLD_READY: "Start",
+    Step.HOLDING: "Done",
+    Step.ASK_FEEL: "Working",
+    Step.ASK_CHECKIN: "Yes",
+}
+ALLOWED_RATE = 30.0
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+# --- the script ---------------------------------------------------------------------------
+
+
+def session_script() -> tuple[list[str], int]:
+    """What one user types: onboarding, /session, and every answer to the summary; and where
+    the session part begins. Played on the pure coach, so it matches what the bot will ask."""
+    programme = default_programme()
+    state = new_coachee()
+    now = datetime.now(UTC)
+    lines: list[str] = []
+
+    def play(line: str) -> None:
+        nonlocal state, now
+        now += timedelta(seconds=2)
+        event: Event = Command(line[1:]) if line.startswith("/") else Text(line)
+        state = transition(state, event, now=now, programme=programme).state
+        lines.append(line)
+
+    for line in ONBOARDING:
+        play(line)
+    session_starts = len(lines)
+    play("/session")
+    while state.flow.step in ANSWERS:
+        play(ANSWERS[state.flow.step])
+    assert state.flow.step is Step.IDLE, state.flow.step
+    return lines, session_starts
+
+
+# --- machine and statistics ---------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "?"
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f"{kib / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {memory} memory, Linux {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+
+
+def ms(ns: float) -> str:
+    return f"{ns / 1e6:.2f} ms"
+
+
+# --- processes ----------------------------------------------------------------------------
+
+
+@dataclass
+class BotProcess:
+    kind: str  # coach (bench.bots), echo, or bot (plain `python -m bot`)
+    fake: FakeBotApi
+    database_url: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    started_ns: int = 0
+    log: Path | None = None
+
+    def start(self, folder: Path) -> None:
+        self.log = folder / f"{self.kind}-{time.monotonic_ns()}.log"
+        command = [sys.executable, "-m", "bot"] if self.kind == "bot" else None
+        command = command or [sys.executable, "-m", "bench.bots", self.kind]
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": self.fake.base_url,
+            "DATABASE_URL": self.database_url,
+            "LOG_LEVEL": "WARNING",
+            "LIVENESS_FILE": str(folder / f"alive-{time.monotonic_ns()}"),
+            **self.env,
+        }
+        self.started_ns = time.monotonic_ns()
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    async def ready(self, limit_seconds: float = 120) -> float:
+        """Seconds from process start to its first getUpdates."""
+        before = len(self.fake.get_updates_times)
+        deadline = time.monotonic() + limit_seconds
+        while len(self.fake.get_updates_times) == before:
+            assert self.process is not None
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = self.log.read_text()[-2000:] if self.log else ""
+                raise RuntimeError(f"{self.kind} did not start:\n{tail}")
+            await asyncio.sleep(0.005)
+        return (self.fake.get_updates_times[before] - self.started_ns) / 1e9
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mib(self) -> float:
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    async def stop(self, *, kill: bool = False) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        for _ in range(300):
+            if self.process.poll() is not None:
+                return
+            await asyncio.sleep(0.05)
+        self.process.kill()
+        self.process.wait()
+
+
+# --- databases ----------------------------------------------------------------------------
+
+
+class Databases:
+    """Fresh databases: SQLite files in a folder, PostgreSQL databases on TEST_POSTGRES_URL (or
+    on a throwaway cluster that scripts/postgres.sh starts for the bench)."""
+
+    def __init__(self, folder: Path, with_postgres: bool) -> None:
+        self.folder = folder
+        self.cluster: str | None = None
+        self.server: str | None = os.environ.get("TEST_POSTGRES_URL")
+        if with_postgres and not self.server:
+            exports = subprocess.run(
+                ["bash", str(ROOT / "scripts/postgres.sh"), "start"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            values = dict(
+                line.removeprefix("export ").replace("'", "").split("=", 1)
+                for line in exports.splitlines()
+            )
+            self.server = values["TEST_POSTGRES_URL"]
+            self.cluster = values.get("SPINE_TEST_PGDATA")
+        self.admin: Engine | None = None
+        if with_postgres and self.server:
+            self.admin = create_engine(self.server, isolation_level="AUTOCOMMIT")
+        self.count = 0
+
+    def new(self, kind: str) -> str:
+        self.count += 1
+        if kind == "sqlite":
+            return f"sqlite:///{self.folder / f'bench{self.count}.sqlite3'}"
+        assert self.admin is not None
+        assert self.server is not None
+        name = f"bench_{os.getpid()}_{self.count}"
+        with self.admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        return make_url(self.server).set(database=name).render_as_string(hide_password=False)
+
+    def close(self) -> None:
+        if self.admin is not None:
+            with self.admin.connect() as connection:
+                for number in range(1, self.count + 1):
+                    name = f"bench_{os.getpid()}_{number}"
+                    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            self.admin.dispose()
+        if self.cluster:
+            subprocess.run(["bash", str(ROOT / "scripts/postgres.sh"), "stop", self.cluster])
+
+
+# --- 1. cost per update -------------------------------------------------------------------
+
+
+async def wait_quiet(
+    fake: FakeBotApi, chat_id: int, update_id: int, quiet: float
+) -> tuple[int, int]:
+    """Wait until the update was handed over and its chat has had no call for `quiet` seconds
+    after at least one; return (receipt time, last call time, calls) in ns."""
+    deadline = time.monotonic() + 30
+    log = fake.chats[chat_id]
+    while time.monotonic() < deadline:
+        receipt = fake.receipts.get(update_id)
+        if receipt is not None and log.last_ns > receipt:
+            if time.monotonic_ns() - log.last_ns > quiet * 1e9:
+                return receipt, log.last_ns
+        await asyncio.sleep(0.001)
+    raise TimeoutError(f"chat {chat_id}: no answer to update {update_id}")
+
+
+@dataclass
+class Cost:
+    latencies: list[float]  # ns from receipt to the last API call, one per update
+    calls: list[int]  # API calls each update of the script caused (the first user's)
+    cpu: float  # CPU seconds of the bot process per update (idle waiting included)
+
+    def line(self, label: str, echo: Cost | None = None) -> str:
+        latency = statistics.median(self.latencies)
+        text = (
+            f"   {label:<17} median {ms(latency)}  p99 {ms(p99(self.latencies))}  "
+            f"CPU {self.cpu * 1e3:.2f} ms/update  API calls/update "
+            f"{sum(self.calls) / len(self.calls):.2f}"
+        )
+        if echo is not None:
+            ratio = latency / statistics.median(echo.latencies)
+            text += f"\n   {'':<17} ratio to echo: latency {ratio:.2f}, CPU "
+            text += f"{self.cpu / echo.cpu:.2f} (target <= 1.3)"
+        return text
+
+
+async def session_cost(
+    kind: str, fake: FakeBotApi, url: str, script: list[str], users: int, folder: Path
+) -> Cost:
+    """Per-update costs over `users` whole sessions, one user after another."""
+    bot = BotProcess(kind, fake, url, {"BENCH_UNLIMITED": "1"})
+    bot.start(folder)
+    await bot.ready()
+    costs: list[float] = []
+    calls: list[int] = []
+    cpu_before = bot.cpu_seconds()
+    try:
+        for user in range(users):
+            chat_id = (1 if kind == "coach" else 2) * 1_000_000 + user
+            for line in script:
+                before = fake.chats[chat_id].calls
+                update_id = fake.push_text(chat_id, line)
+                receipt, last = await wait_quiet(fake, chat_id, update_id, quiet=0.15)
+                costs.append(last - receipt)
+                if user == 0:
+                    calls.append(fake.chats[chat_id].calls - before)
+        cpu = (bot.cpu_seconds() - cpu_before) / len(costs)
+    finally:
+        await bot.stop()
+    return Cost(costs, calls, cpu)
+
+
+# --- 2. throughput ------------------------------------------------------------------------
+
+
+@dataclass
+class Throughput:
+    rate: float  # updates handled per second
+    timeouts: int  # updates whose answer did not come within a minute
+    bot_cpu: float  # the bot process's CPU use, in cores
+    bench_cpu: float  # this process's (fake server and simulated users), in cores
+
+    def line(self, label: str, echo: Throughput | None = None) -> str:
+        text = f"   {label:<17} {self.rate:7.0f} updates/s"
+        if echo is not None:
+            text += f"  ratio to echo {self.rate / echo.rate:.2f} (target >= 0.8)"
+        return text + (
+            f"  [bot CPU {self.bot_cpu:.2f} cores, fake server {self.bench_cpu:.2f}; "
+            f"timeouts {self.timeouts}]"
+        )
+
+
+async def throughput(
+    kind: str,
+    fake: FakeBotApi,
+    url: str,
+    script: list[str],
+    expected_calls: list[int],
+    users: int,
+    folder: Path,
+) -> Throughput:
+    """Updates per second with `users` in their sessions at once."""
+    first_chat = 10_000_000
+    waiters: dict[int, tuple[int, asyncio.Future[None]]] = {}
+
+    def on_call(chat_id: int, method: str) -> None:
+        waiter = waiters.get(chat_id)
+        if waiter and fake.chats[chat_id].calls >= waiter[0] and not waiter[1].done():
+            waiter[1].set_result(None)
+
+    fake.on_call = on_call
+    bot = BotProcess(kind, fake, url, {"BENCH_UNLIMITED": "1", "NUDGE_TICK_SECONDS": "3600"})
+    bot.start(folder)
+    await bot.ready()
+    timeouts = 0
+    loop = asyncio.get_running_loop()
+
+    async def user(chat_id: int) -> None:
+        nonlocal timeouts
+        for line, calls in zip(script, expected_calls, strict=True):
+            target = fake.chats[chat_id].calls + calls
+            future: asyncio.Future[None] = loop.create_future()
+            waiters[chat_id] = (target, future)
+            fake.push_text(chat_id, line)
+            if fake.chats[chat_id].calls >= target:
+                continue
+            try:
+                await asyncio.wait_for(future, timeout=60)
+            except TimeoutError:
+                timeouts += 1
+
+    started = time.monotonic()
+    bot_cpu, own_cpu = bot.cpu_seconds(), time.process_time()
+    try:
+        await asyncio.gather(*(user(first_chat + number) for number in range(users)))
+        elapsed = time.monotonic() - started
+        bot_cpu = (bot.cpu_seconds() - bot_cpu) / elapsed
+        own_cpu = (time.process_time() - own_cpu) / elapsed
+    finally:
+        fake.on_call = None
+        await bot.stop()
+    return Throughput(users * len(script) / elapsed, timeouts, bot_cpu, own_cpu)
+
+
+# --- 3. fan-out -----------------------------------------------------------------------------
+
+
+@dataclass
+class FanOut:
+    users: int
+    seconds: float
+    sends: int
+    rate: float
+    too_many: int
+    duplicates: int
+    misses: int
+
+
+async def fan_out(
+    url: str, users: int, folder: Path, *, processes: int = 1, kill_half_way: bool = False
+) -> FanOut:
+    fake = FakeBotApi(rate_limit=ALLOWED_RATE)
+    await fake.start()
+    engine = make_engine(url)
+    now = datetime.now(UTC)
+    first_chat = 20_000_000
+    seed_users(engine, users, first_chat_id=first_chat, next_nudge_at=lambda n: now, now=now)
+    engine.dispose()
+    env = {"NUDGE_TICK_SECONDS": "1"}
+    bots = [BotProcess("bot", fake, url, env) for _ in range(processes)]
+    for bot in bots:
+        bot.start(folder)
+    for bot in bots:
+        await bot.ready()
+    started = time.monotonic()
+    killed = False
+    last_progress, last_sends = time.monotonic(), 0
+    deadline = started + users / 20 + 600
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        sends = fake.sends
+        if sends != last_sends:
+            last_progress, last_sends = time.monotonic(), sends
+        if kill_half_way and not killed and sends >= users // 2:
+            await bots[0].stop(kill=True)
+            bots[0] = BotProcess("bot", fake, url, env)
+            bots[0].start(folder)
+            killed = True
+        seeded = [fake.chats[first_chat + n].sends for n in range(users)]
+        if all(seeded) and time.monotonic() - last_progress > 5:
+            break
+        if time.monotonic() - last_progress > 200:  # past any lease a killed process left
+            break
+    for bot in bots:
+        await bot.stop()
+    await fake.stop()
+    seeded = [fake.chats[first_chat + n].sends for n in range(users)]
+    seconds = (fake.last_send_ns - fake.first_send_ns) / 1e9
+    return FanOut(
+        users=users,
+        seconds=seconds,
+        sends=fake.sends,
+        rate=(fake.sends - 1) / seconds if seconds > 0 else 0.0,
+        too_many=fake.too_many,
+        duplicates=sum(count - 1 for count in seeded if count > 1),
+        misses=sum(1 for count in seeded if count == 0),
+    )
+
+
+# --- 4. start-up, memory, due query ---------------------------------------------------------
+
+
+async def start_up(url: str, users: int, folder: Path) -> tuple[float, float, float]:
+    """(seconds to seed, seconds to start, MiB resident) with `users` stored."""
+    engine = make_engine(url)
+    now = datetime.now(UTC)
+    seeded = (
+        seed_users(engine, users, next_nudge_at=spread_over_a_day(now), now=now) if users else 0.0
+    )
+    engine.dispose()
+    fake = FakeBotApi()
+    await fake.start()
+    bot = BotProcess("bot", fake, url, {"NUDGE_TICK_SECONDS": "1"})
+    bot.start(folder)
+    try:
+        seconds = await bot.ready()
+        await asyncio.sleep(3)  # the first nudge ticks have run
+        rss = bot.rss_mib()
+    finally:
+        await bot.stop()
+        await fake.stop()
+    return seeded, seconds, rss
+
+
+def due_query_ms(url: str, at: datetime, runs: int = 30) -> tuple[float, float]:
+    """The tick's claim query (as bot/nudge_tick.py builds it), median and p99 in ms."""
+    engine = make_engine(url, create=False)
+    query = (
+        select(User)
+        .where(
+            User.platform == "telegram", col(User.active).is_(True), col(User.next_nudge_at) <= at
+        )
+        .order_by(col(User.next_nudge_at), col(User.id))
+        .limit(500)
+        .with_for_update(skip_locked=True)
+    )
+    times = []
+    for _ in range(runs):
+        with Session(engine) as session:
+            started = time.perf_counter_ns()
+            session.exec(query).all()
+            times.append(time.perf_counter_ns() - started)
+            session.rollback()
+    engine.dispose()
+    return statistics.median(times) / 1e6, p99(times) / 1e6
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="spine-bench-"))
+    kinds = ["sqlite"] + (["postgresql"] if not args.sqlite_only else [])
+    databases = Databases(folder, with_postgres="postgresql" in kinds)
+    script, session_starts = session_script()
+    say(f"machine: {machine()}")
+    say(f"script: {len(script)} updates per user ({len(script) - session_starts} in the session)")
+    try:
+        fake = FakeBotApi()
+        await fake.start()
+        if "cost" in args.only:
+            say("\n1. bot-side cost per update, whole scripted session, one user at a time")
+            echo = await session_cost("echo", fake, "", script, args.cost_users, folder)
+            say(echo.line("echo bot"))
+            calls: list[int] = []
+            for kind in kinds:
+                cost = await session_cost(
+                    "coach", fake, databases.new(kind), script, args.cost_users, folder
+                )
+                calls = calls or cost.calls
+                say(cost.line(f"coach, {kind}", echo))
+            args.calls = calls
+        if "throughput" in args.only:
+            say(f"\n2. throughput, {args.users} users in sessions at once")
+            session = script[session_starts:]
+            if not getattr(args, "calls", None):
+                calibration = await session_cost(
+                    "coach", fake, databases.new("sqlite"), script, 1, folder
+                )
+                args.calls = calibration.calls
+            expected = args.calls[session_starts:]
+            echo = await throughput(
+                "echo", fake, "", session, [1] * len(session), args.users, folder
+            )
+            say(echo.line("echo bot"))
+            for kind in kinds:
+                url = databases.new(kind)
+                engine = make_engine(url)
+                seed_users(engine, args.users, next_nudge_at=lambda n: None)
+                engine.dispose()
+                result = await throughput(
+                    "coach", fake, url, session, expected, args.users, folder
+                )
+                say(result.line(f"coach, {kind}", echo))
+        await fake.stop()
+        if "fanout" in args.only:
+            say(
+                f"\n3. nudge fan-out: {args.fanout_users} users due at once, server allows "
+                f"{ALLOWED_RATE:.0f} msg/s (429 above)"
+            )
+            runs: list[tuple[str, str, int, bool]] = [("sqlite", "1 process", 1, False)]
+            if "postgresql" in kinds:
+                runs.append(("postgresql", "1 process", 1, False))
+                runs.append(("postgresql", "2 processes, one killed half-way", 2, True))
+            for kind, label, processes, kill in runs:
+                result = await fan_out(
+                    databases.new(kind), args.fanout_users, folder,
+                    processes=processes, kill_half_way=kill,
+                )  # fmt: skip
+                say(
+                    f"   {kind:<10} {label:<34} {result.rate:5.1f} msg/s = "
+                    f"{result.rate / ALLOWED_RATE:.2f} of allowed (target >= 0.95); "
+                    f"429s {result.too_many}; duplicates {result.duplicates}; "
+                    f"misses {result.misses}; {result.sends} sends in {result.seconds:.0f} s"
+                )
+        if "startup" in args.only:
+            say("\n4. start-up (to first getUpdates) and resident memory, by users stored")
+            for kind in kinds:
+                empty_rss = 0.0
+                for users in args.stored:
+                    url = databases.new(kind)
+                    seeded, seconds, rss = await start_up(url, users, folder)
+                    empty_rss = empty_rss or rss
+                    say(
+                        f"   {kind:<10} {users:>9,} users: start-up {seconds:5.2f} s, "
+                        f"RSS {rss:6.1f} MiB ({rss / empty_rss:.2f} of empty; target <= 1.2)"
+                        + (f"  [seeded in {seeded:.0f} s]" if users else "")
+                    )
+                now = datetime.now(UTC)
+                quiet = due_query_ms(url, now)
+                busy = due_query_ms(url, now + timedelta(hours=1))
+                say(
+                    f"   {kind:<10} due query at {args.stored[-1]:,} users: nothing due "
+                    f"median {quiet[0]:.2f} ms p99 {quiet[1]:.2f} ms; an hour's users due "
+                    f"(batch 500) median {busy[0]:.2f} ms p99 {busy[1]:.2f} ms"
+                )
+    finally:
+        databases.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=["cost", "throughput", "fanout", "startup"],
+        choices=["cost", "throughput", "fanout", "startup"],
+    )
+    parser.add_argument("--cost-users", type=int, default=3, help="sessions measured for 1")
+    parser.add_argument("--users", type=int, default=1000, help="users at once for 2")
+    parser.add_argument("--fanout-users", type=int, default=3000, help="users due for 3")
+    parser.add_argument(
+        "--stored", type=int, nargs="+", default=[0, 100_000, 1_000_000], help="users for 4"
+    )
+    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    asyncio.run(run(parser.parse_args(argv)))
+    return 0

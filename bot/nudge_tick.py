@@ -1,0 +1,546 @@
+"""The nudge tick: claim the users whose nudge is due, then send what was claimed, paced.
+
+A scheduler (Telegram's JobQueue, or the terminal chat's loop) calls `run_nudge_tick` every few
+seconds. The database is the only source of truth: no per-user jobs live in memory.
+
+1. Claim (one transaction). Users of the platform with `active` and `next_nudge_at <= now`,
+   oldest first, at most `batch`, locked with FOR UPDATE SKIP LOCKED so several processes on one
+   PostgreSQL database share the work (SQLite has one writer at a time anyway). For each:
+   * due longer ago than `grace` (the bot was down), or due on an earlier local day, or now in
+     the user's quiet hours: no nudge; `next_nudge_at` rolls forward to the next one at or after
+     now (`still_on_time`);
+   * else the pure coach handles `NudgeDue` (it marks `last_nudged_on`, so that day is never
+     claimed again), the new state and next nudge time are saved, and the replies go into the
+     outbox. State and outbox row commit together or not at all.
+2. Send. Pending outbox rows are leased in short transactions (`claimed_until`, `attempts + 1`),
+   delivered outside any transaction, and settled right after each delivery: SENT marks
+   `sent_at`; BLOCKED marks the user inactive and drops their pending rows; FAILED frees the row
+   for a later tick, and after MAX_ATTEMPTS the row is given up. Rows no longer on time (by the
+   same `still_on_time` rule, counted from when the row was queued), rows for inactive users and
+   rows whose question the user has already moved past are dropped unsent.
+   Sends are paced below Telegram's limits (`Pacer`, 25 a second and 1 a second per chat). The
+   pace is per tick and per process: replies to users and other bot processes come on top, which
+   is what the headroom below 30 a second is for.
+
+What a crash does:
+* between claim and send: the rows wait in the outbox and the next tick (after a restart) sends
+  each once. The users are not claimed again: their state already says "nudged today".
+* while a row is leased but before its delivery: the lease runs out (LEASE) and a later tick
+  sends it; nothing is lost.
+* after a delivery succeeded but before `sent_at` is committed: the row is sent again once the
+  lease runs out, so that user gets the nudge twice. No outbox can close this window without the
+  platform's help (Telegram has no idempotency key for sendMessage); it is kept to one small
+  UPDATE right after the delivery returns, with no other await in between.
+tests/test_nudge_crash.py kills a real process (SIGKILL) at the first two points.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import math
+import time as clock_time
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, Protocol, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, CursorResult, delete, or_, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from bot.delivery import Delivery, DeliveryResult
+from bot.outbox import OutboxMessage, payload_to_replies, question_step_no, replies_to_payload
+from bot.store import (
+    ConversationState,
+    User,
+    UserSettings,
+    load_coachee,
+    save_coachee,
+    unit_of_work,
+)
+from conversations.coach import transition
+from conversations.events import NudgeDue
+from conversations.nudging import next_nudge
+from conversations.replies import Reply
+from conversations.state import Coachee
+from schedules.local_time import local_date
+from schedules.nudges import NudgePlan
+
+if TYPE_CHECKING:
+    from bot.service import CoachService
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRACE = timedelta(hours=2)
+DEFAULT_BATCH = 500
+# Telegram allows about 30 messages a second overall and 1 a second per chat; stay below.
+DEFAULT_RATE_PER_SECOND = 25.0
+PER_CHAT_SECONDS = 1.0
+MAX_ATTEMPTS = 5
+# How long one process may hold a row it is sending before another may take it over.
+LEASE = timedelta(minutes=2)
+# Sent rows are kept this long (to see what went out), then deleted: they hold message text.
+KEEP_SENT = timedelta(days=2)
+_SEND_CHUNK = 25
+
+WeekSummary = Callable[[Session, User, date], str | None]
+
+
+# --- the shared step: save a user's new state and when their next nudge falls due ------------
+
+
+def save_and_reschedule(
+    session: Session, user: User, coachee: Coachee, *, now: datetime, keep_due: bool = True
+) -> None:
+    """Write the coach's new view of the user and recompute `users.next_nudge_at` from it.
+
+    A nudge that fell due but that no tick has claimed yet stays due when the new state still
+    wants it: a message at 07:30:05 about something else must not cancel the 07:30 nudge (the
+    next tick, a few seconds later, sends it). Training, pausing or a new nudge time do cancel
+    it, since the pure schedule then no longer lands on that instant. The tick itself passes
+    `keep_due=False`: once the coach has handled the nudge, the due time is spent.
+    """
+    save_coachee(session, user, coachee, now=now)
+    pending = user.next_nudge_at
+    if keep_due and pending is not None and pending <= now:
+        still = next_nudge(coachee, pending, local_date(pending, coachee.profile.zone))
+        if still == pending:
+            return
+    user.next_nudge_at = next_nudge(coachee, now, local_date(now, coachee.profile.zone))
+    session.add(user)
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+
+@dataclass
+class TickReport:
+    """What one tick did; counts only, nothing about who."""
+
+    claimed: int = 0  # due users the coach handled (some need no message: trained, in a session)
+    skipped_late: int = 0  # too late to send (see still_on_time): rolled to their next nudge
+    queued: int = 0  # outbox rows written by this tick's claim
+    sent: int = 0
+    blocked: int = 0
+    failed: int = 0  # deliveries that failed this tick (retried later, or given up)
+    dropped: int = 0  # pending rows not sent: too old, user inactive or moved on
+
+    def __bool__(self) -> bool:
+        return any(vars(self).values())
+
+
+# --- pacing -------------------------------------------------------------------------------------
+
+
+class Pace(Protocol):
+    async def wait(self, chat_id: str) -> float:
+        """Wait until a message to `chat_id` may go out; return the seconds waited."""
+        ...
+
+
+class NoPacing:
+    """Send at once (tests, and the terminal chat, which has no flood limits)."""
+
+    async def wait(self, chat_id: str) -> float:
+        return 0.0
+
+
+class Pacer:
+    """At most `rate_per_second` sends overall and one per `per_chat_seconds` for each chat.
+
+    Each caller reserves the next free slot, first come first served, then sleeps until it. The
+    clock and the sleep are injectable, so tests check the computed waits without real time.
+    """
+
+    def __init__(
+        self,
+        rate_per_second: float = DEFAULT_RATE_PER_SECOND,
+        per_chat_seconds: float = PER_CHAT_SECONDS,
+        *,
+        clock: Callable[[], float] = clock_time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        if rate_per_second <= 0:
+            raise ValueError("rate_per_second must be positive")
+        self.interval = 1.0 / rate_per_second
+        self.per_chat_seconds = per_chat_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._next_any = -math.inf
+        self._next_by_chat: dict[str, float] = {}
+
+    def reserve(self, chat_id: str) -> float:
+        """Book the next slot for `chat_id`; return how many seconds from now it is."""
+        now = self._clock()
+        slot = max(now, self._next_any, self._next_by_chat.get(chat_id, -math.inf))
+        self._next_any = slot + self.interval
+        self._next_by_chat[chat_id] = slot + self.per_chat_seconds
+        if len(self._next_by_chat) > 10_000:
+            self._next_by_chat = {c: t for c, t in self._next_by_chat.items() if t > now}
+        return slot - now
+
+    async def wait(self, chat_id: str) -> float:
+        delay = self.reserve(chat_id)
+        if delay > 0:
+            await self._sleep(delay)
+        return delay
+
+
+# --- the tick -----------------------------------------------------------------------------------
+
+
+async def run_nudge_tick(
+    service: CoachService,
+    delivery: Delivery,
+    *,
+    now: datetime,
+    grace: timedelta,
+    batch: int = DEFAULT_BATCH,
+    rate_per_second: float = DEFAULT_RATE_PER_SECOND,
+    pacer: Pace | None = None,
+    chat_ids: Collection[str] | None = None,
+) -> TickReport:
+    """Claim what is due at `now` for `delivery.platform`, then send every pending nudge.
+
+    `chat_ids` limits the tick to those chats (the terminal chat has one user).
+    """
+    # The claim is one synchronous transaction over up to `batch` users: off the event loop.
+    report = await asyncio.to_thread(
+        claim_due,
+        service,
+        delivery.platform,
+        now=now,
+        grace=grace,
+        batch=batch,
+        chat_ids=chat_ids,
+    )
+    await send_pending(
+        service,
+        delivery,
+        now=now,
+        grace=grace,
+        pacer=pacer if pacer is not None else Pacer(rate_per_second),
+        chat_ids=chat_ids,
+        report=report,
+    )
+    if report:
+        log.info("nudge tick: %s", report)
+    return report
+
+
+def claim_due(
+    service: CoachService,
+    platform: str,
+    *,
+    now: datetime,
+    grace: timedelta,
+    batch: int = DEFAULT_BATCH,
+    chat_ids: Collection[str] | None = None,
+) -> TickReport:
+    """Step 1: in one transaction, run the coach for each due user and queue the nudges."""
+    report = TickReport()
+    week_summary = _week_summary_function()
+    query = (
+        select(User)
+        .where(
+            User.platform == platform,
+            col(User.active).is_(True),
+            col(User.next_nudge_at) <= now,
+        )
+        .order_by(col(User.next_nudge_at), col(User.id))
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    if chat_ids is not None:
+        query = query.where(col(User.chat_id).in_(list(chat_ids)))
+    with unit_of_work(service.engine) as session:
+        for user in session.exec(query).all():
+            try:
+                with session.begin_nested():
+                    _claim_one(service, session, user, now, grace, week_summary, report)
+            except SQLAlchemyError:
+                raise  # the database's trouble: roll the whole claim back, the next tick retries
+            except Exception:
+                # One broken user must not hold up everyone else's nudges, tick after tick.
+                log.exception(
+                    "nudge claim failed for user id %s; no nudges until they write", user.id
+                )
+                user.next_nudge_at = None
+                session.add(user)
+    return report
+
+
+def _claim_one(
+    service: CoachService,
+    session: Session,
+    user: User,
+    now: datetime,
+    grace: timedelta,
+    week_summary: WeekSummary | None,
+    report: TickReport,
+) -> None:
+    coachee = load_coachee(session, user)
+    today = local_date(now, coachee.profile.zone)
+    assert user.next_nudge_at is not None
+    profile = coachee.profile
+    quiet = (profile.quiet_start, profile.quiet_end)
+    if not still_on_time(profile.zone, quiet, user.next_nudge_at, now, grace):
+        user.next_nudge_at = next_nudge(coachee, now, today)
+        session.add(user)
+        report.skipped_late += 1
+        return
+    summary = _summary(session, user, today, week_summary)
+    outcome = transition(coachee, NudgeDue(summary), now=now, programme=service.programme)
+    save_and_reschedule(session, user, outcome.state, now=now, keep_due=False)
+    report.claimed += 1
+    if outcome.replies:
+        assert user.id is not None
+        session.add(
+            OutboxMessage(
+                user_id=user.id,
+                platform=user.platform,
+                chat_id=user.chat_id,
+                payload=replies_to_payload(outcome.replies),
+                created_at=now,
+            )
+        )
+        report.queued += 1
+
+
+def still_on_time(
+    zone: str, quiet: tuple[time, time], since: datetime, now: datetime, grace: timedelta
+) -> bool:
+    """Whether a nudge due (or queued) at `since` may still go out at `now`: within the grace
+    window, on the same local day (a 23:00 nudge sent after midnight would count as the new
+    day's), and not in quiet hours (a restart at 22:30 must not send the 21:30 nudge)."""
+    if now - since > grace:
+        return False
+    tz = ZoneInfo(zone)
+    local_now = now.astimezone(tz)
+    if local_now.date() != since.astimezone(tz).date():
+        return False
+    hours = NudgePlan(nudge_time=quiet[1], zone=zone, quiet_start=quiet[0], quiet_end=quiet[1])
+    return not hours.in_quiet_hours(local_now.time())
+
+
+def _week_summary_function() -> WeekSummary | None:
+    """`bot.reports.week_summary(session, user, today)` when that module provides it."""
+    try:
+        module = importlib.import_module("bot.reports")
+    except ModuleNotFoundError as error:
+        if error.name != "bot.reports":  # the module is there but fails to import: say so
+            raise
+        return None
+    found = getattr(module, "week_summary", None)
+    return found if callable(found) else None
+
+
+def _summary(
+    session: Session, user: User, today: date, week_summary: WeekSummary | None
+) -> str | None:
+    if week_summary is None:
+        return None
+    try:
+        with session.begin_nested():
+            return week_summary(session, user, today)
+    except Exception:
+        log.exception("week summary failed for user id %s; nudging without it", user.id)
+        return None
+
+
+# --- sending ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Leased:
+    id: int
+    chat_id: str
+    replies: tuple[Reply, ...]
+    attempts: int
+
+
+async def send_pending(
+    service: CoachService,
+    delivery: Delivery,
+    *,
+    now: datetime,
+    grace: timedelta,
+    pacer: Pace,
+    chat_ids: Collection[str] | None = None,
+    report: TickReport | None = None,
+) -> TickReport:
+    """Step 2: deliver every pending outbox row of the platform once, paced, and settle it."""
+    report = report if report is not None else TickReport()
+    _prune(service, delivery.platform, now=now, grace=grace, chat_ids=chat_ids, report=report)
+    after = 0
+    while True:
+        after, leased = _lease(
+            service,
+            delivery.platform,
+            now=now,
+            grace=grace,
+            after=after,
+            chat_ids=chat_ids,
+            report=report,
+        )
+        if after == 0:
+            break
+        await asyncio.gather(
+            *(_send_one(service, delivery, item, now, pacer, report) for item in leased)
+        )
+    return report
+
+
+def _pending(platform: str, chat_ids: Collection[str] | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [
+        col(OutboxMessage.platform) == platform,
+        col(OutboxMessage.sent_at).is_(None),
+    ]
+    if chat_ids is not None:
+        conditions.append(col(OutboxMessage.chat_id).in_(list(chat_ids)))
+    return conditions
+
+
+def _prune(
+    service: CoachService,
+    platform: str,
+    *,
+    now: datetime,
+    grace: timedelta,
+    chat_ids: Collection[str] | None,
+    report: TickReport,
+) -> None:
+    with unit_of_work(service.engine) as session:
+        expired = session.execute(
+            delete(OutboxMessage).where(
+                *_pending(platform, chat_ids),
+                col(OutboxMessage.created_at) < now - grace,
+            )
+        )
+        report.dropped += cast("CursorResult[Any]", expired).rowcount or 0
+        session.execute(
+            delete(OutboxMessage).where(
+                col(OutboxMessage.platform) == platform,
+                col(OutboxMessage.sent_at) < now - KEEP_SENT,
+            )
+        )
+
+
+def _lease(
+    service: CoachService,
+    platform: str,
+    *,
+    now: datetime,
+    grace: timedelta,
+    after: int,
+    chat_ids: Collection[str] | None,
+    report: TickReport,
+) -> tuple[int, list[_Leased]]:
+    """Take the next few pending rows after id `after` for this process; return the last id
+    looked at (0 when there were none) and the rows to deliver."""
+    query = (
+        select(OutboxMessage, User.active, ConversationState.step_no, UserSettings)
+        .join(User, col(User.id) == OutboxMessage.user_id)
+        .outerjoin(ConversationState, col(ConversationState.user_id) == OutboxMessage.user_id)
+        .outerjoin(UserSettings, col(UserSettings.user_id) == OutboxMessage.user_id)
+        .where(
+            *_pending(platform, chat_ids),
+            col(OutboxMessage.id) > after,
+            or_(
+                col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now
+            ),
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(_SEND_CHUNK)
+        .with_for_update(skip_locked=True, of=OutboxMessage)
+    )
+    leased: list[_Leased] = []
+    last = 0
+    with unit_of_work(service.engine) as session:
+        for row, active, step_no, settings in session.exec(query).all():
+            assert row.id is not None
+            last = row.id
+            replies = _replies(row)
+            asked = question_step_no(replies) if replies is not None else None
+            if (
+                replies is None
+                or not active
+                or (asked is not None and asked != step_no)
+                or not _still_sendable(row, settings, now, grace)
+            ):
+                session.delete(row)
+                report.dropped += 1
+                continue
+            row.attempts += 1
+            row.claimed_until = now + LEASE
+            session.add(row)
+            leased.append(_Leased(row.id, row.chat_id, replies, row.attempts))
+    return last, leased
+
+
+def _still_sendable(
+    row: OutboxMessage, settings: UserSettings | None, now: datetime, grace: timedelta
+) -> bool:
+    if settings is None:
+        return now - row.created_at <= grace
+    quiet = (settings.quiet_start, settings.quiet_end)
+    return still_on_time(settings.zone, quiet, row.created_at, now, grace)
+
+
+def _replies(row: OutboxMessage) -> tuple[Reply, ...] | None:
+    try:
+        return payload_to_replies(row.payload)
+    except ValueError:
+        log.warning("outbox message %s has an unreadable payload; dropped", row.id)
+        return None
+
+
+async def _send_one(
+    service: CoachService,
+    delivery: Delivery,
+    item: _Leased,
+    now: datetime,
+    pacer: Pace,
+    report: TickReport,
+) -> None:
+    await pacer.wait(item.chat_id)
+    try:
+        result = await delivery.deliver(item.chat_id, item.replies)
+    except Exception as error:  # an adapter should return FAILED; never let one row stop the tick
+        log.warning("outbox message %s: delivery raised %s", item.id, type(error).__name__)
+        result = DeliveryResult.FAILED
+    # Settle at once, with no await in between: this is the window where a crash doubles a send.
+    _settle(service, delivery.platform, item, result, now, report)
+
+
+def _settle(
+    service: CoachService,
+    platform: str,
+    item: _Leased,
+    result: DeliveryResult,
+    now: datetime,
+    report: TickReport,
+) -> None:
+    row = col(OutboxMessage.id) == item.id
+    if result is DeliveryResult.SENT:
+        with unit_of_work(service.engine) as session:
+            session.execute(
+                update(OutboxMessage).where(row).values(sent_at=now, claimed_until=None)
+            )
+        report.sent += 1
+    elif result is DeliveryResult.BLOCKED:
+        service.mark_inactive(platform, item.chat_id)
+        with unit_of_work(service.engine) as session:
+            session.execute(delete(OutboxMessage).where(*_pending(platform, [item.chat_id])))
+        report.blocked += 1
+    else:
+        report.failed += 1
+        with unit_of_work(service.engine) as session:
+            if item.attempts >= MAX_ATTEMPTS:
+                log.warning("outbox message %s given up after %d attempts", item.id, item.attempts)
+                session.execute(delete(OutboxMessage).where(row))
+            else:
+                session.execute(update(OutboxMessage).where(row).values(claimed_until=None))

@@ -1,0 +1,414 @@
+"""The Telegram chat: updates in, coach events through `CoachService`, replies and effects out.
+
+`TelegramCoach(service, sender_factory)` owns the handlers that `bot.telegram_app` registers; each
+one only turns an update into an event, runs it through the service (one transaction), renders
+the outcome and carries out its effects:
+
+- commands -> `Command`; typed text -> `Text` (labels work as typed answers, the core matches
+  them); stickers, photos, voice notes and anything else -> `Unsupported(kind)`; a shared
+  location -> `SharedZone` (nearest time zone).
+- a pressed button is checked against the question waiting in the database before anything
+  happens: malformed, stale, replayed or double-tapped buttons only get a short answer.
+- holds run as JobQueue jobs named `hold:<chat id>`, rebuilt from the database at start-up.
+
+`ChatLocks` keeps one user's updates in order while different users run concurrently: the
+`PerChatUpdateProcessor` takes a chat's lock around each of its updates, and hold timers and
+nudges take the same lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from telegram import Bot, BotCommand, CallbackQuery, Message, Update
+from telegram.constants import ChatAction
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, JobQueue
+
+from bot.service import CoachService
+from bot.telegram_render import input_kind, parse_callback_data, zone_near
+from bot.telegram_send import PLATFORM, Sender, TelegramDelivery
+from conversations.events import (
+    Choose,
+    Command,
+    Event,
+    HoldTimeUp,
+    SharedZone,
+    Text,
+    Unsupported,
+)
+from conversations.flow import Outcome
+from conversations.replies import (
+    CancelHoldTimer,
+    Choice,
+    ExportData,
+    ForgetUser,
+    ShowProgress,
+    StartHoldTimer,
+)
+
+log = logging.getLogger(__name__)
+
+Context = ContextTypes.DEFAULT_TYPE
+Jobs = JobQueue[Any]
+# Jobs may fire late (a busy loop, a suspended laptop): run them anyway, once (PTB #3642).
+JOB_DEFAULTS = {"misfire_grace_time": 300, "coalesce": True, "max_instances": 1}
+COMMAND_MENU = (
+    BotCommand("start", "Begin, or see where you are"),
+    BotCommand("session", "Start today's session, or carry on"),
+    BotCommand("progress", "Your stage, doses and streak"),
+    BotCommand("settings", "Nudge time, time zone, training days"),
+    BotCommand("pause", "No nudges for a few days, e.g. /pause 3"),
+    BotCommand("resume", "Nudges back on"),
+    BotCommand("stop", "End the current session"),
+    BotCommand("help", "What I can do"),
+)
+
+
+def hold_job_name(chat_id: int) -> str:
+    return f"hold:{chat_id}"
+
+
+class ChatLocks:
+    """One asyncio lock per chat, dropped again when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._users: dict[int, int] = {}
+
+    @asynccontextmanager
+    async def hold(self, chat_id: int) -> AsyncIterator[None]:
+        # Registering happens before the first await, so waiters queue in arrival order, and
+        # asyncio.Lock wakes them first come, first served.
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        self._users[chat_id] = self._users.get(chat_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[chat_id] -= 1
+            if not self._users[chat_id]:
+                del self._users[chat_id], self._locks[chat_id]
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+def chat_of(update: object) -> int | None:
+    """The chat an update belongs to (the user's id for a private chat), if any."""
+    if not isinstance(update, Update):
+        return None
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    return update.effective_user.id if update.effective_user is not None else None
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Processes updates concurrently across chats, one at a time and in order within a chat."""
+
+    def __init__(self, locks: ChatLocks, max_concurrent_updates: int = 256) -> None:
+        super().__init__(max_concurrent_updates)
+        self.locks = locks
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat_id = chat_of(update)
+        if chat_id is None:
+            await coroutine
+            return
+        async with self.locks.hold(chat_id):
+            await coroutine
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to free."""
+
+
+@dataclass
+class HoldJob:
+    """What a hold timer needs: the question it ends, and the hold message to tidy up."""
+
+    step_no: int
+    message_id: int | None = None
+
+
+def _optional_function(module: str, name: str) -> Callable[..., Any] | None:
+    """A function from a module that may not exist yet (written in parallel); None if absent."""
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        log.debug("%s.%s is not available", module, name)
+        return None
+    return found if callable(found) else None
+
+
+async def _call_maybe_async(function: Callable[..., Any], *args: object) -> Any:
+    if inspect.iscoroutinefunction(function):
+        return await function(*args)
+    return await asyncio.to_thread(function, *args)
+
+
+class TelegramCoach:
+    """The handlers and jobs of the Telegram adapter, around one `CoachService`."""
+
+    def __init__(
+        self,
+        service: CoachService,
+        *,
+        locks: ChatLocks,
+        retry_delays: Sequence[float],
+        nudge_tick_seconds: float,
+        nudge_grace: timedelta,
+    ) -> None:
+        self.service = service
+        self.locks = locks
+        self.retry_delays = tuple(retry_delays)
+        self.nudge_tick_seconds = nudge_tick_seconds
+        self.nudge_grace = nudge_grace
+        self.stale_text = service.programme.messages.say("stale_button")
+
+    def sender(self, bot: Bot) -> Sender:
+        return Sender(bot, retry_delays=self.retry_delays)
+
+    # --- start-up -------------------------------------------------------------------------------
+
+    async def post_init(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        """Start-up: the command menu, hold timers rebuilt from the database, the nudge tick."""
+        bot = application.bot
+        await self.sender(bot).optional(bot.set_my_commands(COMMAND_MENU), "setMyCommands")
+        job_queue: Jobs | None = application.job_queue
+        if job_queue is None:
+            raise RuntimeError("the Telegram adapter needs PTB's JobQueue (the job-queue extra)")
+        pending = await asyncio.to_thread(self.service.pending_holds, PLATFORM)
+        now = self.service.clock()
+        for hold in pending:
+            # A hold that fell due while we were down ends at once.
+            seconds = max(0.0, (hold.due_at - now).total_seconds())
+            self._arm_hold(job_queue, int(hold.chat_id), seconds, HoldJob(hold.step_no))
+        if pending:
+            log.info("Rebuilt %d hold timer(s) from the database", len(pending))
+        job_queue.run_repeating(
+            self.nudge_tick,
+            interval=self.nudge_tick_seconds,
+            first=2,
+            name="nudge-tick",
+            job_kwargs=JOB_DEFAULTS,
+        )
+
+    # --- handlers (the update processor holds the chat's lock) ---------------------------------
+
+    async def on_command(self, update: Update, context: Context) -> None:
+        """A slash command, known or not: the coach answers either."""
+        message = update.effective_message
+        if message is None or not message.text:
+            return
+        word, _, argument = message.text.strip().partition(" ")
+        name = word.lstrip("/").split("@", 1)[0].lower()
+        await self.run(context, message.chat_id, Command(name, argument.strip()))
+
+    async def on_text(self, update: Update, context: Context) -> None:
+        """Typed text: an answer, a typed label, a time or a zone; the coach reads it."""
+        message = update.effective_message
+        if message is None or message.text is None:
+            return
+        await self.run(context, message.chat_id, Text(message.text))
+
+    async def on_other(self, update: Update, context: Context) -> None:
+        """Anything but text: a shared location may set the time zone, the rest goes unread."""
+        message = update.effective_message
+        if message is None:
+            return
+        event: Event = Unsupported(input_kind(message))
+        if message.location is not None:
+            zone = zone_near(message.location.latitude, message.location.longitude)
+            if zone is not None:
+                event = SharedZone(zone)
+        await self.run(context, message.chat_id, event)
+
+    async def on_button(self, update: Update, context: Context) -> None:
+        """A pressed button: one of the waiting question counts, any other changes nothing."""
+        query = update.callback_query
+        chat_id = chat_of(update)
+        if query is None or chat_id is None:
+            return
+        sender = self.sender(context.bot)
+        choice, step_no = await self._pressed_choice(query, chat_id)
+        if choice is None:
+            await sender.optional(query.answer(self.stale_text), "answerCallbackQuery")
+            return
+        await sender.optional(query.answer(), "answerCallbackQuery")  # stop the spinner at once
+        outcome = await self._handle(chat_id, Choose(choice.id, step_no))
+        try:
+            if isinstance(query.message, Message):
+                await sender.mark_answered(query.message, choice.label)
+        except Forbidden:
+            await self._blocked(context, chat_id)
+            return
+        await self.carry_out(context, chat_id, outcome)
+
+    async def _pressed_choice(
+        self, query: CallbackQuery, chat_id: int
+    ) -> tuple[Choice | None, int | None]:
+        """The choice a button names, if it belongs to the question waiting in the database."""
+        pressed = parse_callback_data(query.data)
+        if pressed is None:
+            log.info("A button with callback data that is not ours was pressed")
+            return None, None
+        waiting = await asyncio.to_thread(self.service.waiting_question, PLATFORM, str(chat_id))
+        if waiting is None or (pressed.step_no is not None and pressed.step_no != waiting.step_no):
+            return None, None
+        choice = next((c for c in waiting.choices if c.id == pressed.choice_id), None)
+        return choice, waiting.step_no
+
+    async def on_error(self, update: object, context: Context) -> None:
+        """Log a failed update without user data: the error's type, and where it happened."""
+        error = context.error
+        if error is None:
+            return
+        # Telegram's error texts come from the server; other messages may quote what a user wrote.
+        detail = error.message if isinstance(error, TelegramError) else "(detail withheld)"
+        where = "".join(traceback.format_tb(error.__traceback__)).rstrip()
+        log.error("Handling an update failed: %s: %s\n%s", type(error).__name__, detail, where)
+
+    # --- jobs -----------------------------------------------------------------------------------
+
+    async def hold_time_up(self, context: Context) -> None:
+        """A hold timer ran out: tell the coach, through the same per-chat path as updates."""
+        job = context.job
+        if job is None or job.chat_id is None or not isinstance(job.data, HoldJob):
+            return
+        chat_id, hold = job.chat_id, job.data
+        async with self.locks.hold(chat_id):
+            outcome = await self._handle(chat_id, HoldTimeUp(hold.step_no))
+            if outcome.replies and hold.message_id is not None:
+                # The hold is over: its Done button should not stay pressable.
+                try:
+                    await self.sender(context.bot).optional(
+                        context.bot.edit_message_reply_markup(chat_id, hold.message_id),
+                        "removing the Done button",
+                    )
+                except Forbidden:
+                    await self._blocked(context, chat_id)
+                    return
+            await self.carry_out(context, chat_id, outcome)
+
+    async def nudge_tick(self, context: Context) -> None:
+        """The periodic nudge tick, run by `bot.nudge_tick` once that module exists."""
+        run_nudge_tick = _optional_function("bot.nudge_tick", "run_nudge_tick")
+        if run_nudge_tick is None:
+            return
+        delivery = TelegramDelivery(self.sender(context.bot), self.locks.hold)
+        await run_nudge_tick(
+            self.service, delivery, now=self.service.clock(), grace=self.nudge_grace
+        )
+
+    # --- the one path every event takes --------------------------------------------------------
+
+    async def run(self, context: Context, chat_id: int, event: Event) -> None:
+        """Handle one event of one chat and show the outcome (the caller holds the chat's lock)."""
+        outcome = await self._handle(chat_id, event)
+        await self.carry_out(context, chat_id, outcome)
+
+    async def _handle(self, chat_id: int, event: Event) -> Outcome:
+        # The service is synchronous (one database transaction): keep the event loop free.
+        return await asyncio.to_thread(self.service.handle, PLATFORM, str(chat_id), event)
+
+    async def carry_out(self, context: Context, chat_id: int, outcome: Outcome) -> None:
+        """Arm or cancel the hold timer, send the replies in order, then photos and files."""
+        hold: HoldJob | None = None
+        for effect in outcome.effects:
+            if isinstance(effect, StartHoldTimer):
+                hold = HoldJob(effect.step_no)
+                self._arm_hold(context.job_queue, chat_id, effect.seconds, hold)
+            elif isinstance(effect, CancelHoldTimer | ForgetUser):
+                self._cancel_hold(context.job_queue, chat_id)
+        sender = self.sender(context.bot)
+        try:
+            for reply in outcome.replies:
+                sent = await sender.send_reply(chat_id, reply)
+                if hold is not None and reply.step_no == hold.step_no:
+                    hold.message_id = sent.message_id
+            for effect in outcome.effects:
+                if isinstance(effect, ShowProgress):
+                    await self._send_progress_photo(sender, chat_id)
+                elif isinstance(effect, ExportData):
+                    await self._send_export(sender, chat_id)
+        except Forbidden:
+            await self._blocked(context, chat_id)
+
+    async def _blocked(self, context: Context, chat_id: int) -> None:
+        """The user blocked the bot: no timers, no nudges, until they write again."""
+        log.info("A user blocked the bot; marking them inactive")
+        self._cancel_hold(context.job_queue, chat_id)
+        await asyncio.to_thread(self.service.mark_inactive, PLATFORM, str(chat_id))
+
+    # --- effects --------------------------------------------------------------------------------
+
+    def _arm_hold(
+        self, job_queue: Jobs | None, chat_id: int, seconds: float, hold: HoldJob
+    ) -> None:
+        if job_queue is None:
+            return
+        self._cancel_hold(job_queue, chat_id)  # one hold per user: a new one replaces any other
+        job_queue.run_once(
+            self.hold_time_up,
+            when=max(0.0, seconds),
+            data=hold,
+            name=hold_job_name(chat_id),
+            chat_id=chat_id,
+            job_kwargs=JOB_DEFAULTS,
+        )
+
+    def _cancel_hold(self, job_queue: Jobs | None, chat_id: int) -> None:
+        if job_queue is None:
+            return
+        for job in job_queue.get_jobs_by_name(hold_job_name(chat_id)):
+            job.schedule_removal()
+
+    async def _send_progress_photo(self, sender: Sender, chat_id: int) -> None:
+        make_photo = _optional_function("bot.reports", "progress_photo")
+        if make_photo is None:
+            return
+        try:
+            photo = await _call_maybe_async(make_photo, self.service, PLATFORM, str(chat_id))
+            if not photo:
+                return
+            await sender.optional(
+                sender.bot.send_chat_action(chat_id, ChatAction.UPLOAD_PHOTO), "sendChatAction"
+            )
+            await sender.retrying(lambda: sender.bot.send_photo(chat_id, photo))
+        except Forbidden:
+            raise
+        except Exception as error:  # the progress text is already there; the chart is extra
+            log.warning("The progress chart was not sent (%s)", type(error).__name__)
+
+    async def _send_export(self, sender: Sender, chat_id: int) -> None:
+        make_documents = _optional_function("bot.reports", "export_documents")
+        if make_documents is None:
+            return
+        try:
+            documents = await _call_maybe_async(
+                make_documents, self.service, PLATFORM, str(chat_id)
+            )
+            for filename, content in documents or ():
+                await sender.optional(
+                    sender.bot.send_chat_action(chat_id, ChatAction.UPLOAD_DOCUMENT),
+                    "sendChatAction",
+                )
+                send = partial(sender.bot.send_document, chat_id, content, filename=filename)
+                await sender.retrying(send)
+        except Forbidden:
+            raise
+        except Exception as error:  # the text said what follows; a failed file is only logged
+            log.warning("The export files were not sent (%s)", type(error).__name__)

@@ -1,0 +1,154 @@
+"""Nudges in the terminal chat: the tick at start-up shows a due nudge in the running chat, a
+typed number answers its buttons, other terminal users' nudges stay theirs, and (slow, for real)
+a nudge set for the next minute through /settings appears in a running `python -m bot`."""
+
+from __future__ import annotations
+
+import io
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time as wall_time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.terminal import PLATFORM, TerminalChat
+from tests.nudge_helpers import (
+    GRACE,
+    NO_QUIET,
+    SimClock,
+    add_users,
+    onboarded,
+    outbox_rows,
+    service_for,
+    user_row,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+ONBOARDED = datetime(2026, 6, 1, 4, 0, tzinfo=UTC)
+DUE = datetime(2026, 6, 1, 7, 0, tzinfo=UTC)
+NUDGE = "Time for your spine session"
+
+
+async def run_chat(tmp_path: Path, now: datetime, typed: str, *, others: bool = False) -> str:
+    clock = SimClock(ONBOARDED)
+    service = service_for(f"sqlite:///{tmp_path / 'coach.sqlite3'}", clock)
+    users = {"local": onboarded(now=ONBOARDED, nudge_time="07:00", quiet=NO_QUIET)}
+    if others:
+        users["someone-else"] = users["local"]
+    add_users(service, users, now=ONBOARDED, platform=PLATFORM)
+    clock.now = now
+    out = io.StringIO()
+    chat = TerminalChat(
+        service, "local", stdin=io.StringIO(typed), stdout=out, tick_seconds=3600, grace=GRACE
+    )
+    await chat.run()
+    if others:
+        other = user_row(service, "someone-else", PLATFORM)
+        assert other.next_nudge_at == DUE  # still due: only its own chat may claim it
+        assert other.last_nudged_on is None
+        assert outbox_rows(service) == []
+    return out.getvalue()
+
+
+async def test_a_nudge_due_at_start_up_appears_and_a_typed_number_answers_it(
+    tmp_path: Path,
+) -> None:
+    out = await run_chat(tmp_path, DUE + timedelta(minutes=30), "2\n", others=True)
+    nudge = out.index(NUDGE)
+    assert "[1] Start now   [2] In 30 min   [3] In 2 hours   [4] Skip today" in out[nudge:]
+    assert "I'll remind you again at 08:00" in out[nudge:]
+
+
+async def test_a_nudge_missed_by_more_than_the_grace_window_is_not_shown(tmp_path: Path) -> None:
+    out = await run_chat(tmp_path, DUE + timedelta(hours=3), "")
+    assert NUDGE not in out
+    assert out.rstrip().endswith("run me again to carry on.")
+
+
+# --- for real: a running `python -m bot` ---------------------------------------------------------
+
+
+class RunningCoach:
+    """`python -m bot` with piped stdin and stdout, read line by line on a thread."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+        env.update(
+            DATABASE_URL=f"sqlite:///{tmp_path / 'coach.sqlite3'}",
+            PYTHONPATH=str(ROOT),
+            NUDGE_TICK_SECONDS="1",
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            bufsize=1,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def say(self, *lines: str) -> None:
+        assert self.proc.stdin is not None
+        for line in lines:
+            self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def expect(self, fragment: str, timeout: float = 20) -> str:
+        deadline = wall_time.monotonic() + timeout
+        while wall_time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if fragment in line:
+                return line
+        raise AssertionError(f"{fragment!r} not seen; got:\n{''.join(self.seen[-20:])}")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.mark.slow
+def test_a_nudge_set_for_the_next_minute_appears_in_the_running_chat(tmp_path: Path) -> None:
+    coach = RunningCoach(tmp_path)
+    try:
+        far_off = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")  # not today
+        coach.say("/start", "No", "No", "3", "A little", "Every day", far_off, "UTC")
+        coach.expect("You're all set")
+        coach.say("/settings", "Quiet hours", "None")
+        coach.expect("Saved.")
+        now = datetime.now(UTC)
+        # The next whole minute, or the one after when this one is nearly over.
+        whole = now.replace(second=0, microsecond=0)
+        minute = whole + timedelta(minutes=1 if now.second < 45 else 2)
+        coach.say("Nudge time", minute.strftime("%H:%M"))
+        coach.expect("Saved.")
+        coach.say("Done")
+        line = coach.expect(NUDGE, timeout=80)
+        assert datetime.now(UTC) >= minute
+        assert "Coach:" in line
+        coach.expect("Start now")
+        coach.say("1")  # the nudge's first button
+        coach.expect("Let's go")
+    finally:
+        coach.kill()
