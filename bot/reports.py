@@ -12,7 +12,7 @@ without touching this file. The CSV has ONE LINE PER SESSION, with the holds, se
 check-ins of that session counted up (per-hold, per-set and per-check-in rows are in the JSON):
 that is what a spreadsheet or a clinician wants to scan.
 
-The user-facing sentences are in `TEXTS` until they move into data/messages.yaml.
+The user-facing sentences are in data/messages.yaml, section `reports`.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from bot.store import (
     load_coachee,
     unit_of_work,
 )
+from conversations.progress import to_advance_text
 from conversations.replies import Effect, ExportData, ForgetUser, ShowProgress
 from data.programme import Exercise, Programme, default_programme
 from schedules.local_time import local_date
@@ -49,11 +50,7 @@ from schedules.progression import (
     Answer,
     Decision,
     Feeling,
-    Position,
-    SessionFacts,
     current_doses,
-    decide,
-    sessions_to_advance,
 )
 
 log = logging.getLogger(__name__)
@@ -69,155 +66,14 @@ CHART_DPI = 110
 # Pain trend: the last few sessions against the few before them.
 PAIN_WINDOW = 5
 
-# Every sentence a person reads from this module; keys ready for data/messages.yaml.
-TEXTS: dict[str, str] = {
-    # /progress details (sent after the core's progress text)
-    "details_week": "Sessions this week: {week} (since Monday). In total: {total}.",
-    "details_started": "You began on {day} at stage {first}; you're at stage {stage} now.",
-    "details_doses_head": "Your doses now, and when this stage began:",
-    "details_dose_up": "• {name}: {now} (began at {start})",
-    "details_dose_same": "• {name}: {now} (where this stage began)",
-    "pain_none_ever": "Pain: none reported in any session so far.",
-    "pain_none_recent": "Pain: none in your last {n} sessions, after {before} of the {m} before.",
-    "pain_recent": "Pain: in {r} of your last {n} sessions (highest {top}/10){trend}.",
-    "pain_fewer": ", fewer than in the {m} before ({before})",
-    "pain_more": ", more than in the {m} before ({before})",
-    "pain_same": ", as in the {m} before",
-    # what it takes to advance (the proposed exact wording for the core's progress text)
-    "advance_head": "To reach stage {next}, {next_name}: {needs}.",
-    "advance_at_top": "{n} more steady {sessions} at this dose",
-    "advance_below_top": (
-        "{n} more steady sessions: {steps} to work up to the top dose, then {at_top} at the top "
-        "dose"
-    ),
-    "advance_days": ", on {days} different days",
-    "advance_at_least_days": ", on at least {days} different days",
-    "advance_another_day": ", on another day than today",
-    "advance_min_sessions": " (this stage asks for at least {min} sessions)",
-    "advance_held_back": " (the next one repeats this dose, as your back felt worse)",
-    "advance_steady_means": "Steady: form held, no pain, and most sets felt steady.",
-    "advance_final": "This is the last stage: nothing more to unlock. Keep it going; 3 days a "
-    "week is plenty.",
-    "advance_paused": "Training is paused until a clinician has cleared you.",
-    # the weekly summary, on the first training day of the week, before the nudge
-    "week_sessions": "Last week you trained {count} {times}{stopped}. Nice work.",
-    "week_stopped": " ({stopped} ended early)",
-    "week_advanced": "What improved: you moved up to stage {stage}, {stage_name}.",
-    "week_dose_up": "What improved: your doses went up {steps} {step_word}.",
-    "week_advanced_and_up": (
-        "What improved: your doses went up {steps} {step_word}, and you moved up to stage "
-        "{stage}, {stage_name}."
-    ),
-    "week_kept": "You kept your doses steady, which is how strength settles in.",
-    "week_eased": "We eased a dose back a little to keep your form good; that's part of it.",
-    "week_next": "What comes next: {next}",
-    # the chart
-    "chart_title": "Your progress",
-    "chart_y": "Seconds of work per set",
-    "chart_y2": "Pain (0 to 10)",
-    "chart_x": "Session",
-    "chart_x_date": "Session ({first})",
-    "chart_x_dates": "Session ({first} to {last})",
-    "chart_stage": "Stage {stage}",
-    "chart_pain": "Pain you reported",
-    "chart_safety_stop": "Stopped for pain",
-    "chart_empty": "No sessions yet.\nYour chart fills in after your first session.",
-    # the terminal chat
-    "terminal_chart": "Your progress chart is in {path}",
-    "terminal_saved": "Saved {path}",
-    "terminal_not_written": "I couldn't write {path} ({why}).",
-    "terminal_forgotten_files": "Deleted {path} as well.",
-}
-
 
 def say(key: str, **values: Any) -> str:
-    return TEXTS[key].format(**values)
+    """A report sentence from data/messages.yaml (section `reports`)."""
+    return default_programme().messages.reports[key].format(**values)
 
 
 def _plural(count: int, one: str, many: str) -> str:
     return one if count == 1 else many
-
-
-# --- what it takes to advance (proposed for schedules/progression.py) ---------------------------
-
-_STEADY = SessionFacts(feelings=(Feeling.STEADY,), answers=(Answer.YES,))
-_SIMULATION_LIMIT = 200
-
-
-@dataclass(frozen=True)
-class ToAdvance:
-    """Exactly what stands between a position and the next stage, if every session goes well
-    (all sets steady, every form check yes, no pain) and each is on a day of its own."""
-
-    sessions: int
-    steps_to_top: int
-    days_at_top: int
-    another_day: bool
-    held_back: int
-    min_sessions: int
-    by_count: bool
-
-
-def to_advance(programme: Programme, position: Position, today: date) -> ToAdvance | None:
-    """None on the last stage or while training is paused; otherwise the exact count, found by
-    running `decide` on steady sessions (so it can never disagree with the rules)."""
-    if position.stage >= programme.last_stage or position.safety_paused:
-        return None
-    stage = programme.stage(position.stage)
-    doses = current_doses(programme, position)
-    steps = 0
-    for exercise in stage.exercises:
-        count, ladder, taken = doses[exercise.id], exercise.dose, 0
-        while count < ladder.ceiling:
-            count, taken = ladder.up(count), taken + 1
-        steps = max(steps, taken)
-    dates = set(position.ceiling_clean_dates)
-    days = stage.clean_days_at_ceiling - (len(dates) if steps == 0 else 0)
-    day = today + timedelta(days=1) if today in dates else today
-    simulated, sessions = position, 0
-    while simulated.stage == position.stage and sessions < _SIMULATION_LIMIT:
-        simulated, _ = decide(programme, simulated, _STEADY, today=day)
-        sessions, day = sessions + 1, day + timedelta(days=1)
-    if simulated.stage == position.stage:  # pragma: no cover - the rules always advance
-        sessions = sessions_to_advance(programme, position)
-    held = position.hold_back_sessions
-    return ToAdvance(
-        sessions=sessions,
-        steps_to_top=steps,
-        days_at_top=max(0, days),
-        another_day=today in dates and days > 0,
-        held_back=held,
-        min_sessions=stage.min_sessions,
-        by_count=sessions > held + steps + max(1, days),
-    )
-
-
-def to_advance_text(programme: Programme, position: Position, today: date) -> str:
-    """What it takes to reach the next stage, in plain words and exact numbers."""
-    if position.safety_paused:
-        return say("advance_paused")
-    needs = to_advance(programme, position, today)
-    if needs is None:
-        return say("advance_final")
-    n = needs.sessions
-    at_top = n - needs.held_back - needs.steps_to_top
-    days = ""
-    if needs.days_at_top >= 2:
-        key = "advance_days" if needs.days_at_top == at_top else "advance_at_least_days"
-        days = say(key, days=needs.days_at_top)
-    elif needs.another_day:
-        days = say("advance_another_day")
-    if needs.steps_to_top == 0:
-        text = say("advance_at_top", n=n, sessions=_plural(n, "session", "sessions")) + days
-    else:
-        text = say("advance_below_top", n=n, steps=needs.steps_to_top, at_top=at_top) + days
-    if needs.held_back:
-        text += say("advance_held_back")
-    if needs.by_count:
-        text += say("advance_min_sessions", min=needs.min_sessions)
-    nxt = programme.stage(position.stage + 1)
-    head = say("advance_head", next=nxt.number, next_name=nxt.name, needs=text)
-    return f"{head} {say('advance_steady_means')}"
 
 
 # --- reading the history ------------------------------------------------------------------------

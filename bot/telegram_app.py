@@ -39,7 +39,7 @@ from telegram.ext import (
 from bot.logs import RedactTokens
 from bot.service import CoachService
 from bot.settings import Settings
-from bot.telegram_chat import ChatLocks, PerChatUpdateProcessor, TelegramCoach
+from bot.telegram_chat import JOB_DEFAULTS, ChatLocks, PerChatUpdateProcessor, TelegramCoach
 from bot.telegram_send import DEFAULT_RETRY_DELAYS
 from conversations.coach import COMMANDS
 
@@ -119,6 +119,7 @@ def build_application(
         retry_delays=retry_delays,
         nudge_tick_seconds=settings.nudge_tick_seconds,
         nudge_grace=timedelta(minutes=settings.nudge_grace_minutes),
+        liveness_file=settings.liveness_file,
     )
     application = (
         ApplicationBuilder()
@@ -141,8 +142,7 @@ def build_application(
         raise TelegramSettingsError("PTB's JobQueue is missing: install the job-queue extra")
     # configure() replaces the whole configuration, so PTB's own part goes in again.
     job_queue.scheduler.configure(
-        job_defaults={"misfire_grace_time": 300, "coalesce": True},
-        **job_queue.scheduler_configuration,
+        job_defaults=dict(JOB_DEFAULTS), **job_queue.scheduler_configuration
     )
     only_messages = filters.UpdateType.MESSAGE
     application.add_handlers(

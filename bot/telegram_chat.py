@@ -19,15 +19,14 @@ nudges take the same lock.
 from __future__ import annotations
 
 import asyncio
-import importlib
-import inspect
 import logging
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from telegram import Bot, BotCommand, CallbackQuery, Message, Update
@@ -35,6 +34,9 @@ from telegram.constants import ChatAction
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, JobQueue
 
+from bot.health import TOUCH_EVERY_SECONDS, touch_liveness
+from bot.nudge_tick import run_nudge_tick
+from bot.reports import export_documents, progress_details, progress_photo
 from bot.service import CoachService
 from bot.telegram_render import input_kind, parse_callback_data, zone_near
 from bot.telegram_send import PLATFORM, Sender, TelegramDelivery
@@ -53,6 +55,7 @@ from conversations.replies import (
     Choice,
     ExportData,
     ForgetUser,
+    Reply,
     ShowProgress,
     StartHoldTimer,
 )
@@ -143,22 +146,6 @@ class HoldJob:
     message_id: int | None = None
 
 
-def _optional_function(module: str, name: str) -> Callable[..., Any] | None:
-    """A function from a module that may not exist yet (written in parallel); None if absent."""
-    try:
-        found = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        log.debug("%s.%s is not available", module, name)
-        return None
-    return found if callable(found) else None
-
-
-async def _call_maybe_async(function: Callable[..., Any], *args: object) -> Any:
-    if inspect.iscoroutinefunction(function):
-        return await function(*args)
-    return await asyncio.to_thread(function, *args)
-
-
 class TelegramCoach:
     """The handlers and jobs of the Telegram adapter, around one `CoachService`."""
 
@@ -170,8 +157,10 @@ class TelegramCoach:
         retry_delays: Sequence[float],
         nudge_tick_seconds: float,
         nudge_grace: timedelta,
+        liveness_file: Path | None = None,
     ) -> None:
         self.service = service
+        self.liveness_file = liveness_file
         self.locks = locks
         self.retry_delays = tuple(retry_delays)
         self.nudge_tick_seconds = nudge_tick_seconds
@@ -205,6 +194,20 @@ class TelegramCoach:
             name="nudge-tick",
             job_kwargs=JOB_DEFAULTS,
         )
+        if self.liveness_file is not None:
+            touch_liveness(self.liveness_file)
+            job_queue.run_repeating(
+                self.still_alive,
+                interval=TOUCH_EVERY_SECONDS,
+                first=0,
+                name="liveness",
+                job_kwargs=JOB_DEFAULTS,
+            )
+
+    async def still_alive(self, context: Context) -> None:
+        """Keep the liveness file fresh: the Docker health check reads its age."""
+        if self.liveness_file is not None:
+            touch_liveness(self.liveness_file)
 
     # --- handlers (the update processor holds the chat's lock) ---------------------------------
 
@@ -272,14 +275,14 @@ class TelegramCoach:
         return choice, waiting.step_no
 
     async def on_error(self, update: object, context: Context) -> None:
-        """Log a failed update without user data: the error's type, and where it happened."""
+        """Log a failed update or job without user data: the error's type, and where it was."""
         error = context.error
         if error is None:
             return
         # Telegram's error texts come from the server; other messages may quote what a user wrote.
         detail = error.message if isinstance(error, TelegramError) else "(detail withheld)"
         where = "".join(traceback.format_tb(error.__traceback__)).rstrip()
-        log.error("Handling an update failed: %s: %s\n%s", type(error).__name__, detail, where)
+        log.error("An update or job failed: %s: %s\n%s", type(error).__name__, detail, where)
 
     # --- jobs -----------------------------------------------------------------------------------
 
@@ -304,10 +307,7 @@ class TelegramCoach:
             await self.carry_out(context, chat_id, outcome)
 
     async def nudge_tick(self, context: Context) -> None:
-        """The periodic nudge tick, run by `bot.nudge_tick` once that module exists."""
-        run_nudge_tick = _optional_function("bot.nudge_tick", "run_nudge_tick")
-        if run_nudge_tick is None:
-            return
+        """The periodic nudge tick: claim what is due, then deliver the outbox."""
         delivery = TelegramDelivery(self.sender(context.bot), self.locks.hold)
         await run_nudge_tick(
             self.service, delivery, now=self.service.clock(), grace=self.nudge_grace
@@ -377,11 +377,11 @@ class TelegramCoach:
             job.schedule_removal()
 
     async def _send_progress_photo(self, sender: Sender, chat_id: int) -> None:
-        make_photo = _optional_function("bot.reports", "progress_photo")
-        if make_photo is None:
-            return
+        details = await asyncio.to_thread(progress_details, self.service, PLATFORM, str(chat_id))
+        if details:
+            await sender.send_reply(chat_id, Reply(details))
         try:
-            photo = await _call_maybe_async(make_photo, self.service, PLATFORM, str(chat_id))
+            photo = await asyncio.to_thread(progress_photo, self.service, PLATFORM, str(chat_id))
             if not photo:
                 return
             await sender.optional(
@@ -394,12 +394,9 @@ class TelegramCoach:
             log.warning("The progress chart was not sent (%s)", type(error).__name__)
 
     async def _send_export(self, sender: Sender, chat_id: int) -> None:
-        make_documents = _optional_function("bot.reports", "export_documents")
-        if make_documents is None:
-            return
         try:
-            documents = await _call_maybe_async(
-                make_documents, self.service, PLATFORM, str(chat_id)
+            documents = await asyncio.to_thread(
+                export_documents, self.service, PLATFORM, str(chat_id)
             )
             for filename, content in documents or ():
                 await sender.optional(

@@ -20,12 +20,13 @@ from conversations.events import (
 )
 from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask, reply_for, say_only
 from conversations.parsing import parse_whole_number
+from conversations.progress import to_advance_text
 from conversations.replies import ExportData, ForgetUser, Reply, ShowProgress
 from conversations.state import ONBOARDING_STEPS, Coachee, Step, in_session, new_coachee, utc
 from conversations.steps import SPECS
 from data.programme import Programme
 from schedules.local_time import format_time
-from schedules.progression import current_doses, sessions_to_advance
+from schedules.progression import current_doses
 
 COMMANDS = (
     "start",
@@ -277,7 +278,7 @@ def progress_text(state: Coachee, ctx: Ctx) -> str:
         "progress",
         stage=stage.number,
         stage_name=stage.name,
-        to_advance=sessions_to_advance(ctx.programme, position),
+        to_advance=to_advance_text(ctx.programme, position, ctx.today(state)),
         streak=state.activity.streak,
         total=state.activity.total_sessions,
         doses=lines,

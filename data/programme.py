@@ -165,6 +165,18 @@ MESSAGE_KEYS: tuple[str, ...] = (
     "forgotten",
     "forget_kept",
     "location_not_needed",
+    "advance_head",
+    "advance_at_top_one",
+    "advance_at_top",
+    "advance_below_top",
+    "advance_days",
+    "advance_at_least_days",
+    "advance_another_day",
+    "advance_min_sessions",
+    "advance_held_back",
+    "advance_steady_means",
+    "advance_final",
+    "advance_paused",
     "ask_quiet",
     "bad_quiet",
 )
@@ -175,6 +187,7 @@ class Messages(_Frozen):
     labels: Mapping[str, str]
     reasons: Mapping[str, str]
     cues_for: Mapping[str, str]
+    reports: Mapping[str, str]
 
     def say(self, key: str, **values: Any) -> str:
         return self.texts[key].format(**values).strip()
@@ -264,6 +277,43 @@ REASON_KEYS: tuple[str, ...] = (
     "safety_stop",
 )
 
+# The reports: /progress details, the weekly summary, the chart's labels, terminal lines.
+REPORT_KEYS: tuple[str, ...] = (
+    "details_week",
+    "details_started",
+    "details_doses_head",
+    "details_dose_up",
+    "details_dose_same",
+    "pain_none_ever",
+    "pain_none_recent",
+    "pain_recent",
+    "pain_fewer",
+    "pain_more",
+    "pain_same",
+    "week_sessions",
+    "week_stopped",
+    "week_advanced",
+    "week_dose_up",
+    "week_advanced_and_up",
+    "week_kept",
+    "week_eased",
+    "week_next",
+    "chart_title",
+    "chart_y",
+    "chart_y2",
+    "chart_x",
+    "chart_x_date",
+    "chart_x_dates",
+    "chart_stage",
+    "chart_pain",
+    "chart_safety_stop",
+    "chart_empty",
+    "terminal_chart",
+    "terminal_saved",
+    "terminal_not_written",
+    "terminal_forgotten_files",
+)
+
 # Which cue to give next time for what went wrong.
 CUE_KEYS: tuple[str, ...] = ("shaky", "checkin_no", "checkin_not_sure")
 
@@ -323,6 +373,7 @@ class _MessagesFile(_Frozen):
     labels: Mapping[str, str]
     reasons: Mapping[str, str]
     cues_for: Mapping[str, str]
+    reports: Mapping[str, str]
 
 
 def load_programme(base: Path = DATA_DIR) -> Programme:
@@ -356,8 +407,10 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
     _require_keys(messages_path, "labels", messages.labels, LABEL_KEYS)
     _require_keys(messages_path, "reasons", messages.reasons, REASON_KEYS)
     _require_keys(messages_path, "cues_for", messages.cues_for, CUE_KEYS)
+    _require_keys(messages_path, "reports", messages.reports, REPORT_KEYS)
     _check_placeholders(messages_path, "texts", messages.texts)
     _check_placeholders(messages_path, "reasons", messages.reasons)
+    _check_placeholders(messages_path, "reports", messages.reports)
 
     return Programme(
         stages=programme.stages,
@@ -368,6 +421,7 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
             labels=messages.labels,
             reasons=messages.reasons,
             cues_for=messages.cues_for,
+            reports=messages.reports,
         ),
     )
 

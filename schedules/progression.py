@@ -245,17 +245,52 @@ def decide(
     return base, Verdict(Decision.REPEAT, "repeat_consolidate")
 
 
-def sessions_to_advance(programme: Programme, position: Position) -> int:
-    """At least how many more clean sessions the stage asks for before it can advance."""
+_STEADY = SessionFacts(feelings=(Feeling.STEADY,), answers=(Answer.YES,))
+# Far more steady sessions than any stage could need: a guard, not a rule.
+_SIMULATION_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class ToAdvance:
+    """Exactly what stands between a position and the next stage, if every session goes well
+    (all sets steady, every form check yes, no pain) and each is on a day of its own."""
+
+    sessions: int
+    steps_to_top: int
+    days_at_top: int
+    another_day: bool
+    held_back: int
+    min_sessions: int
+    by_count: bool
+
+
+def to_advance(programme: Programme, position: Position, today: date) -> ToAdvance | None:
+    """None on the last stage or while training is paused; otherwise the exact count, found by
+    running `decide` on steady sessions, one a day (so it can never disagree with the rules)."""
+    if position.stage >= programme.last_stage or position.safety_paused:
+        return None
     stage = programme.stage(position.stage)
-    by_count = stage.min_sessions - position.sessions_in_stage
-    by_days = stage.clean_days_at_ceiling - len(position.ceiling_clean_dates)
-    steps_left = 0
     doses = current_doses(programme, position)
+    steps = 0
     for exercise in stage.exercises:
-        count, ladder = doses[exercise.id], exercise.dose
-        steps = 0
+        count, ladder, taken = doses[exercise.id], exercise.dose, 0
         while count < ladder.ceiling:
-            count, steps = ladder.up(count), steps + 1
-        steps_left = max(steps_left, steps)
-    return max(by_count, steps_left + by_days, 1 if position.stage < programme.last_stage else 0)
+            count, taken = ladder.up(count), taken + 1
+        steps = max(steps, taken)
+    dates = set(position.ceiling_clean_dates)
+    days = stage.clean_days_at_ceiling - (len(dates) if steps == 0 else 0)
+    day = today + timedelta(days=1) if today in dates else today
+    simulated, sessions = position, 0
+    while simulated.stage == position.stage and sessions < _SIMULATION_LIMIT:
+        simulated, _ = decide(programme, simulated, _STEADY, today=day)
+        sessions, day = sessions + 1, day + timedelta(days=1)
+    held = position.hold_back_sessions
+    return ToAdvance(
+        sessions=sessions,
+        steps_to_top=steps,
+        days_at_top=max(0, days),
+        another_day=today in dates and days > 0,
+        held_back=held,
+        min_sessions=stage.min_sessions,
+        by_count=sessions > held + steps + max(1, days),
+    )

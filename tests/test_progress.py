@@ -30,19 +30,18 @@ from bot.reports import (
     exercise_family,
     progress_details,
     progress_photo,
-    to_advance,
-    to_advance_text,
     week_summary,
 )
 from bot.service import CoachService
 from bot.store import find_user, unit_of_work
 from conversations.coach import progress_text
 from conversations.flow import Ctx
+from conversations.progress import to_advance_text
 from conversations.replies import CancelHoldTimer, ExportData, ForgetUser, ShowProgress
 from conversations.state import Coachee
 from data.programme import default_programme
 from schedules.local_time import local_date
-from schedules.progression import Position, sessions_to_advance, stage_doses
+from schedules.progression import Position, stage_doses, to_advance
 from tests.history_helpers import (
     PLATFORM,
     STEADY,
@@ -388,14 +387,12 @@ def test_the_count_follows_from_the_rules(position: Position) -> None:
     path = needs.held_back + needs.steps_to_top + max(1, needs.days_at_top)
     assert needs.sessions == max(by_count, path)
     assert needs.by_count == (by_count > path)
-    assert needs.sessions >= sessions_to_advance(PROGRAMME, position)
     assert to_advance_text(PROGRAMME, position, TODAY).startswith(
         f"To reach stage {stage.number + 1}"
     )
 
 
-# The core's /progress text (conversations/coach.py, schedules/progression.py) is not exact yet.
-# These fail today and pass once the core uses `to_advance_text` (see the report).
+# The core's /progress text (conversations/coach.py) says the same, exactly.
 
 
 def core_progress(position: Position, today: date) -> str:
@@ -403,23 +400,24 @@ def core_progress(position: Position, today: date) -> str:
     return progress_text(Coachee(position=position), Ctx(PROGRAMME, noon))
 
 
-@pytest.mark.xfail(strict=True, reason="core says 'at least 1 more clean session(s)'")
 def test_core_progress_text_says_exactly_what_is_missing() -> None:
     position = ceiling(sessions_in_stage=5, ceiling_clean_dates=(TODAY,))
     assert to_advance_text(PROGRAMME, position, TODAY) in core_progress(position, TODAY)
 
 
-@pytest.mark.xfail(strict=True, reason="sessions_to_advance ignores a held-back session")
 def test_core_counts_a_held_back_session() -> None:
     position = ceiling(
         sessions_in_stage=4, ceiling_clean_dates=(TODAY - timedelta(days=1),), hold_back_sessions=1
     )
-    assert sessions_to_advance(PROGRAMME, position) == 2
+    needs = to_advance(PROGRAMME, position, TODAY)
+    assert needs is not None
+    assert needs.sessions == 2
 
 
-@pytest.mark.xfail(strict=True, reason="core promises a next stage on the last one")
 def test_core_promises_no_next_stage_on_the_last_one() -> None:
-    assert "To move on" not in core_progress(ceiling(4, sessions_in_stage=1), TODAY)
+    said = core_progress(ceiling(4, sessions_in_stage=1), TODAY)
+    assert "To reach stage" not in said
+    assert "This is the last stage" in said
 
 
 # --- the weekly summary -------------------------------------------------------------------------

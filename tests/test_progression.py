@@ -19,8 +19,8 @@ from schedules.progression import (
     decide,
     is_safety_stop,
     safety_stop,
-    sessions_to_advance,
     stage_doses,
+    to_advance,
 )
 
 PROGRAMME = default_programme()
@@ -212,7 +212,12 @@ def test_a_safety_stop_steps_back_and_two_in_a_week_pause() -> None:
     assert not apart.safety_paused
 
 
-def test_sessions_to_advance_counts_what_is_missing() -> None:
+def test_to_advance_counts_what_is_missing() -> None:
     one_left = ceiling(sessions_in_stage=4, ceiling_clean_dates=(TODAY - timedelta(days=1),))
-    assert sessions_to_advance(PROGRAMME, one_left) == 1
-    assert sessions_to_advance(PROGRAMME, floor()) >= 5
+    needs = to_advance(PROGRAMME, one_left, TODAY)
+    assert needs is not None
+    assert needs.sessions == 1
+    from_floor = to_advance(PROGRAMME, floor(), TODAY)
+    assert from_floor is not None
+    assert from_floor.sessions >= 5
+    assert to_advance(PROGRAMME, ceiling(4), TODAY) is None

@@ -6,9 +6,9 @@ on an SQLite file, plays a user through `FakeBotApi`, and reads what the bot act
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
+import os
 import socket
 import threading
 import time
@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from bot.delivery import DeliveryResult
+from bot.health import MAX_AGE_SECONDS, is_alive
 from bot.service import CoachService, system_clock
 from bot.settings import Settings
 from bot.store import find_user, make_engine, unit_of_work
@@ -483,7 +484,7 @@ async def test_a_rejected_command_menu_is_logged_and_the_conversation_works(
     assert any("setMyCommands failed" in r.getMessage() for r in caplog.records)
 
 
-async def test_an_unknown_optional_method_does_not_break_progress(
+async def test_progress_sends_details_and_the_chart_even_when_an_optional_call_is_refused(
     fake: FakeBotApi, tmp_path: Path
 ) -> None:
     fake.fail_next("sendChatAction", 404, "Not Found: method not found")
@@ -491,15 +492,52 @@ async def test_an_unknown_optional_method_does_not_break_progress(
         user = TelegramUser(fake)
         await onboard(user)
         user.command("/progress")
-        text = await user.next_message("Stage 1")
-        assert "Streak" in text.body
+        text = await user.next_message("To reach stage 2")
+        details = await user.next_message("Sessions this week")
         chart = await until(
             lambda: next((m for m in fake.messages(CHAT) if m.kind == "photo"), None),
-            seconds=20,
             what="the progress chart",
         )
-        assert chart.index > text.index
+        assert details.index > text.index
+        assert chart.index > details.index
+        assert chart.file_size > 1000
         assert fake.chat_actions(CHAT) == []  # refused, logged, and nothing else changed
+
+
+async def test_when_the_chart_fails_the_facts_still_come_as_text(
+    fake: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_chart(*args: object) -> bytes:
+        raise RuntimeError("no chart today")
+
+    monkeypatch.setattr("bot.telegram_chat.progress_photo", broken_chart)
+    async with running_coach(fake, tmp_path):
+        user = TelegramUser(fake)
+        await onboard(user)
+        user.command("/progress")
+        await user.next_message("To reach stage 2")
+        await user.next_message("Sessions this week")
+        user.command("/help")  # answered after anything /progress sent: one chat, in order
+        await user.next_message("What you can ask me")
+    assert fake.calls_to("sendPhoto") == []
+
+
+async def test_export_sends_the_stored_data_as_files(fake: FakeBotApi, tmp_path: Path) -> None:
+    async with running_coach(fake, tmp_path):
+        user = TelegramUser(fake)
+        await onboard(user)
+        user.command("/export")
+        said = await user.next_message()
+
+        def documents() -> list[Any]:
+            return [m for m in fake.messages(CHAT) if m.kind == "document"]
+
+        await until(lambda: len(documents()) >= 2, what="both export files")
+        files = documents()
+        names = [f.file_name for f in files]
+        assert names == ["spine-coach-export.json", "spine-coach-sessions.csv"]
+        assert all(f.index > said.index for f in files)
+        assert all(f.file_size > 0 for f in files)
 
 
 # --- ordering and concurrency -------------------------------------------------------------------
@@ -734,7 +772,9 @@ async def test_the_nudge_tick_runs_on_the_job_queue(fake: FakeBotApi, tmp_path: 
         assert jobs[0].job.coalesce
 
 
-async def test_a_due_nudge_goes_out_through_the_tick(fake: FakeBotApi, tmp_path: Path) -> None:
+async def test_a_due_nudge_goes_out_through_the_tick(
+    fake: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with running_coach(fake, tmp_path) as coach:
         user = TelegramUser(fake)
         await onboard(user)
@@ -756,19 +796,15 @@ async def test_a_due_nudge_goes_out_through_the_tick(fake: FakeBotApi, tmp_path:
             assert row.next_nudge_at > coach.service.clock()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("bot.reports") is None, reason="no bot.reports yet")
-async def test_export_sends_the_stored_data_as_files(fake: FakeBotApi, tmp_path: Path) -> None:
-    async with running_coach(fake, tmp_path):
-        user = TelegramUser(fake)
-        await onboard(user)
-        user.command("/export")
-        await user.next_message("everything I have stored about you")
-
-        def documents() -> list[Any]:
-            return [m for m in fake.messages(CHAT) if m.kind == "document"]
-
-        await until(lambda: len(documents()) >= 2, what="both export files")
-        files = documents()
-        assert len(files) == 2
-        assert all(f.file_size > 0 for f in files)
-        assert {Path(f.file_name or "").suffix for f in files} == {".json", ".csv"}
+async def test_the_running_bot_keeps_the_liveness_file_fresh(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    alive = tmp_path / "alive"
+    async with running_coach(fake, tmp_path, liveness_file=alive) as coach:
+        assert is_alive(alive, MAX_AGE_SECONDS)
+        assert coach.app.job_queue is not None
+        (job,) = coach.app.job_queue.get_jobs_by_name("liveness")
+        os.utime(alive, (0, 0))  # as if the loop had been stuck for ages
+        assert not is_alive(alive, MAX_AGE_SECONDS)
+        await job.run(coach.app)
+        assert is_alive(alive, MAX_AGE_SECONDS)
