@@ -159,18 +159,6 @@ class CheckInRow(SQLModel, table=True):
     answer: str = Field(max_length=8)
 
 
-USER_TABLES: tuple[type[SQLModel], ...] = (
-    CheckInRow,
-    SetRow,
-    HoldRow,
-    SessionRow,
-    ConversationState,
-    ProgrammePosition,
-    UserSettings,
-    User,
-)
-
-
 # --- engine -------------------------------------------------------------------------------------
 
 
@@ -347,10 +335,12 @@ def record_session(session: Session, user_id: int, record: SessionRecord) -> Ses
 
 
 def forget_user(session: Session, user_id: int) -> None:
-    """Delete every row about one user, in every table that holds any."""
-    for table in USER_TABLES:
-        column = table.id if table is User else table.user_id  # type: ignore[attr-defined]
-        session.execute(delete(table).where(column == user_id))
+    """Delete every row about one user, in every table that holds any (found from the
+    metadata, so a new table with a `user_id` column is covered without touching this)."""
+    for table in reversed(SQLModel.metadata.sorted_tables):
+        if "user_id" in table.c:
+            session.execute(delete(table).where(table.c.user_id == user_id))
+    session.execute(delete(User).where(User.id == user_id))  # type: ignore[arg-type]
 
 
 def ping(engine: Engine) -> None:
