@@ -87,6 +87,7 @@ KEEP_SENT = timedelta(days=2)
 _SEND_CHUNK = 25
 
 WeekSummary = Callable[[Session, User, date], str | None]
+_reports_broken_logged = False
 
 
 # --- the shared step: save a user's new state and when their next nudge falls due ------------
@@ -328,14 +329,22 @@ def still_on_time(
 
 def _week_summary_function() -> WeekSummary | None:
     """`bot.reports.week_summary(session, user, today)` when that module provides it."""
+    global _reports_broken_logged
     try:
         module = importlib.import_module("bot.reports")
     except ModuleNotFoundError as error:
-        if error.name != "bot.reports":  # the module is there but fails to import: say so
-            raise
-        return None
-    found = getattr(module, "week_summary", None)
-    return found if callable(found) else None
+        if error.name == "bot.reports":
+            return None
+        broken: Exception = error
+    except Exception as error:  # a broken summary must not stop everyone's nudges
+        broken = error
+    else:
+        found = getattr(module, "week_summary", None)
+        return found if callable(found) else None
+    if not _reports_broken_logged:
+        log.error("bot.reports fails to import; nudging without week summaries", exc_info=broken)
+        _reports_broken_logged = True
+    return None
 
 
 def _summary(
@@ -464,9 +473,9 @@ def _lease(
             assert row.id is not None
             last = row.id
             replies = _replies(row)
-            asked = question_step_no(replies) if replies is not None else None
+            asked = question_step_no(replies) if replies else None
             if (
-                replies is None
+                not replies
                 or not active
                 or (asked is not None and asked != step_no)
                 or not _still_sendable(row, settings, now, grace)

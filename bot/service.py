@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from bot.nudge_tick import save_and_reschedule
 from bot.store import (
     ConversationState,
     User,
@@ -18,17 +19,14 @@ from bot.store import (
     forget_user,
     load_coachee,
     record_session,
-    save_coachee,
     unit_of_work,
 )
 from conversations.coach import prompt, transition
 from conversations.events import Event, NudgeDue
 from conversations.flow import Outcome
-from conversations.nudging import next_nudge
 from conversations.replies import ForgetUser, RecordSession, Reply
 from conversations.state import Coachee, Flow, Step
 from data.programme import Programme
-from schedules.local_time import local_date
 
 Clock = Callable[[], datetime]
 
@@ -70,9 +68,7 @@ class CoachService:
                 return outcome
             if not isinstance(event, NudgeDue):
                 user.active = True  # they wrote to us, so they have not blocked the bot
-            save_coachee(session, user, outcome.state, now=now)
-            today = local_date(now, outcome.state.profile.zone)
-            user.next_nudge_at = next_nudge(outcome.state, now, today)
+            save_and_reschedule(session, user, outcome.state, now=now)
             for effect in outcome.effects:
                 if isinstance(effect, RecordSession):
                     record_session(session, user.id, effect.record)

@@ -15,14 +15,16 @@ import sys
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import TextIO
 
 from bot.delivery import DeliveryResult
 from bot.nudge_tick import NoPacing, run_nudge_tick
+from bot.reports import carry_out_in_terminal
 from bot.service import CoachService
 from conversations.events import Choose, Event, HoldTimeUp, Text
 from conversations.flow import Outcome
-from conversations.replies import CancelHoldTimer, Reply, StartHoldTimer
+from conversations.replies import CancelHoldTimer, ForgetUser, Reply, StartHoldTimer
 
 PLATFORM = "terminal"
 _END = object()
@@ -119,8 +121,11 @@ class TerminalChat:
         for effect in outcome.effects:
             if isinstance(effect, StartHoldTimer):
                 self._start_timer(effect.seconds, effect.step_no)
-            elif isinstance(effect, CancelHoldTimer):
+            elif isinstance(effect, CancelHoldTimer | ForgetUser):
                 self._cancel_timer()
+            # The chart and the export go into files in the current folder; their paths are said.
+            for line in carry_out_in_terminal(self.service, self.chat_id, effect, Path.cwd()):
+                self._print(line)
 
     def _rebuild_timers(self) -> None:
         now = self.service.clock()

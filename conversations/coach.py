@@ -26,7 +26,6 @@ from conversations.state import ONBOARDING_STEPS, Coachee, Step, in_session, new
 from conversations.steps import SPECS
 from data.programme import Programme
 from schedules.local_time import format_time
-from schedules.progression import current_doses
 
 COMMANDS = (
     "start",
@@ -267,21 +266,16 @@ def next_nudge_text(state: Coachee, ctx: Ctx) -> str:
 
 
 def progress_text(state: Coachee, ctx: Ctx) -> str:
+    """Stage, what it takes to move on, streak. The adapters add the history: sessions this
+    week and in total, doses now against the start, the pain trend, the chart."""
     position = state.position
     stage = ctx.programme.stage(position.stage)
-    doses = current_doses(ctx.programme, position)
-    lines = "\n".join(
-        f"• {e.name}: {doses[e.id]} × {e.seconds} s (ceiling {e.dose.ceiling})"
-        for e in stage.exercises
-    )
     return ctx.say(
         "progress",
         stage=stage.number,
         stage_name=stage.name,
         to_advance=to_advance_text(ctx.programme, position, ctx.today(state)),
         streak=state.activity.streak,
-        total=state.activity.total_sessions,
-        doses=lines,
     )
 
 

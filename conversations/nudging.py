@@ -65,10 +65,15 @@ def on_nudge_due(state: Coachee, ctx: Ctx, week_summary: str | None) -> Outcome:
     """The nudge fell due. Checked again here: the tick may run late or twice."""
     today = ctx.today(state)
     activity = state.activity
-    snoozed = activity.snoozed_until is not None and activity.snoozed_until <= ctx.now
-    due = nudge_plan(state, today) is not None and (
-        snoozed or (activity.last_nudged_on != today and activity.last_trained_on != today)
+    plan = nudge_plan(state, today)
+    if plan is None or plan.in_quiet_hours(ctx.now.astimezone(plan.tzinfo).time()):
+        return Outcome(state)
+    # Only today's snooze counts: one left over from a day that rolled on is spent.
+    snooze = activity.snoozed_until
+    snoozed = (
+        snooze is not None and snooze <= ctx.now and snooze.astimezone(plan.tzinfo).date() == today
     )
+    due = snoozed or (activity.last_nudged_on != today and activity.last_trained_on != today)
     marked = state.model_copy(
         update={
             "activity": activity.model_copy(

@@ -20,23 +20,21 @@ from sqlalchemy import Engine, Table
 from sqlalchemy import select as select_rows
 from sqlmodel import SQLModel
 
+from bot.nudge_tick import save_and_reschedule
 from bot.service import CoachService
 from bot.store import (
     find_user,
     load_coachee,
     make_engine,
     record_session,
-    save_coachee,
     unit_of_work,
 )
 from conversations.coach import transition
 from conversations.events import Choose, Event, HoldTimeUp, Text
 from conversations.flow import Outcome
-from conversations.nudging import next_nudge
 from conversations.replies import RecordSession
 from conversations.state import Coachee, Step
 from data.programme import default_programme
-from schedules.local_time import local_date
 
 START = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # a Monday, 18:00 in Berlin
 PLATFORM = "test"
@@ -223,11 +221,8 @@ class History:
             assert user.id is not None
             assert self.state is not None
             now = self.clock()
-            save_coachee(db, user, self.state, now=now)
             user.active = True
-            user.next_nudge_at = next_nudge(
-                self.state, now, local_date(now, self.state.profile.zone)
-            )
+            save_and_reschedule(db, user, self.state, now=now)
             for outcome in self.outcomes[first:]:
                 for effect in outcome.effects:
                     if isinstance(effect, RecordSession):

@@ -235,3 +235,22 @@ def test_buttons_from_before_a_forget_never_match_new_questions() -> None:
     player.clock += timedelta(seconds=5)
     player.command("start")
     assert player.state.flow.step_no > old_numbers + 1
+
+
+def test_a_nudge_falling_due_in_quiet_hours_says_nothing() -> None:
+    player = onboarded()
+    player.clock = player.clock.replace(hour=23, minute=0)
+    before = player.state
+    outcome = player.event(NudgeDue())
+    assert outcome.replies == ()
+    assert outcome.state == before
+
+
+def test_a_snooze_left_from_yesterday_does_not_skip_the_morning_check() -> None:
+    player = onboarded()
+    stale = player.clock - timedelta(days=1)
+    activity = player.state.activity.model_copy(update={"snoozed_until": stale})
+    position = player.state.position.model_copy(update={"morning_check_due": True})
+    player.state = player.state.model_copy(update={"activity": activity, "position": position})
+    nudge(player)
+    assert player.step is Step.MORNING_CHECK

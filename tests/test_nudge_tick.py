@@ -433,12 +433,6 @@ async def test_pausing_or_a_new_time_does_cancel_a_due_nudge(
     assert user_row(service, "changes").next_nudge_at == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/service.py CoachService.handle recomputes next_nudge_at from now, so any "
-    "message in the seconds between the due time and the next tick cancels that day's nudge; "
-    "fixed by calling bot.nudge_tick.save_and_reschedule there",
-)
 async def test_the_service_keeps_a_due_nudge_when_the_user_writes_before_the_tick(
     service: CoachService, clock: SimClock
 ) -> None:
@@ -612,6 +606,24 @@ async def test_a_failing_week_summary_does_not_stop_the_nudge(
     delivery = RecordingDelivery(clock=clock)
     await tick(service, delivery, at_utc(7))
     assert [d.chat_id for d in delivery.sent] == ["a"]
+
+
+async def test_a_reports_module_that_fails_to_import_does_not_stop_the_nudges(
+    service: CoachService,
+    clock: SimClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken_import(name: str) -> types.ModuleType:
+        raise ImportError(f"cannot import name 'gone' from {name!r}")
+
+    monkeypatch.setattr(nudge_tick.importlib, "import_module", broken_import)
+    monkeypatch.setattr(nudge_tick, "_reports_broken_logged", False)
+    add(service, ("a", "07:00"))
+    delivery = RecordingDelivery(clock=clock)
+    await tick(service, delivery, at_utc(7))
+    assert [d.chat_id for d in delivery.sent] == ["a"]
+    assert "nudging without week summaries" in caplog.text
 
 
 # --- pacing -------------------------------------------------------------------------------------
