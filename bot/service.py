@@ -22,7 +22,7 @@ from bot.store import (
     unit_of_work,
 )
 from conversations.coach import prompt, transition
-from conversations.events import Event, NudgeDue
+from conversations.events import Event, HoldTimeUp, NudgeDue
 from conversations.flow import Outcome
 from conversations.replies import ForgetUser, RecordSession, Reply
 from conversations.state import Coachee, Flow, Step
@@ -66,8 +66,9 @@ class CoachService:
             if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
                 forget_user(session, user.id)
                 return outcome
-            if not isinstance(event, NudgeDue):
+            if not isinstance(event, NudgeDue | HoldTimeUp):
                 user.active = True  # they wrote to us, so they have not blocked the bot
+                user.last_seen_at = now
             save_and_reschedule(session, user, outcome.state, now=now)
             for effect in outcome.effects:
                 if isinstance(effect, RecordSession):

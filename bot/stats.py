@@ -32,7 +32,7 @@ class Stats:
     users: int = 0
     onboarded: int = 0
     inactive: int = 0  # blocked the bot
-    active_recently: int = 0  # conversation state changed in the last 7 days
+    active_recently: int = 0  # wrote to the coach in the last 7 days
     trained_recently: int = 0  # a session ended in the last 7 days
     sessions: int = 0
     completed: int = 0
@@ -50,7 +50,7 @@ def collect(engine: Engine, now: datetime) -> Stats:
     """Every number of the report, read in one go."""
     since = now - RECENT
     tables = SQLModel.metadata.tables
-    users, states = tables["users"], tables["conversation_states"]
+    users = tables["users"]
     sessions, sets = tables["sessions"], tables["sets"]
     positions, settings = tables["programme_positions"], tables["user_settings"]
     safety = sessions.c.decision == Decision.SAFETY_STOP.value
@@ -74,7 +74,7 @@ def collect(engine: Engine, now: datetime) -> Stats:
             ),
             inactive=one(select(count).select_from(users).where(users.c.active.is_(False))),
             active_recently=one(
-                select(count).select_from(states).where(states.c.updated_at >= since)
+                select(count).select_from(users).where(users.c.last_seen_at >= since)
             ),
             trained_recently=one(
                 select(func.count(distinct(sessions.c.user_id))).where(

@@ -56,6 +56,7 @@ class User(SQLModel, table=True):
     platform: str = Field(max_length=16)
     chat_id: str = Field(max_length=64)
     created_at: datetime = _aware(nullable=False)
+    last_seen_at: datetime | None = _aware()  # the user's own last message; nudges don't count
     active: bool = True
     total_sessions: int = 0
     streak: int = 0

@@ -222,6 +222,7 @@ class History:
             assert self.state is not None
             now = self.clock()
             user.active = True
+            user.last_seen_at = now
             save_and_reschedule(db, user, self.state, now=now)
             for outcome in self.outcomes[first:]:
                 for effect in outcome.effects:

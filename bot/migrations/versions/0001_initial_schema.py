@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: None
-Create Date: 2026-11-25 13:26:56.069460
+Create Date: 2026-11-25 14:24:07.194790
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("platform", sa.String(length=16), nullable=False),
         sa.Column("chat_id", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("total_sessions", sa.Integer(), nullable=False),
         sa.Column("streak", sa.Integer(), nullable=False),
