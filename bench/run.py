@@ -519,14 +519,17 @@ async def run(args: argparse.Namespace) -> None:
                 say(cost.line(f"coach, {kind}", echo))
             args.calls = calls
         if "throughput" in args.only:
-            say(f"\n2. throughput, {args.users} users in sessions at once")
-            session = script[session_starts:]
+            say(
+                f"\n2. throughput, {args.users} users in sessions at once "
+                f"({args.session_updates} session updates each)"
+            )
+            session = script[session_starts:][: args.session_updates]
             if not getattr(args, "calls", None):
                 calibration = await session_cost(
                     "coach", fake, databases.new("sqlite"), script, 1, folder
                 )
                 args.calls = calibration.calls
-            expected = args.calls[session_starts:]
+            expected = args.calls[session_starts:][: args.session_updates]
             echo = await throughput(
                 "echo", fake, "", session, [1] * len(session), args.users, folder
             )
@@ -597,6 +600,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cost-users", type=int, default=3, help="sessions measured for 1")
     parser.add_argument("--users", type=int, default=1000, help="users at once for 2")
+    parser.add_argument(
+        "--session-updates", type=int, default=20, help="updates of the session each user sends"
+    )
     parser.add_argument("--fanout-users", type=int, default=3000, help="users due for 3")
     parser.add_argument(
         "--stored", type=int, nargs="+", default=[0, 100_000, 1_000_000], help="users for 4"
