@@ -14,9 +14,9 @@ from bot.nudge_tick import save_and_reschedule
 from bot.store import (
     ConversationState,
     User,
-    create_user,
     find_user,
     forget_user,
+    get_or_create_user,
     load_coachee,
     record_session,
     unit_of_work,
@@ -57,9 +57,7 @@ class CoachService:
         """Handle one event for one user in one transaction; return what to say and do."""
         with unit_of_work(self.engine) as session:
             now = self.clock()
-            user = find_user(session, platform, chat_id, lock=True)
-            if user is None:
-                user = create_user(session, platform, chat_id, now=now)
+            user = get_or_create_user(session, platform, chat_id, now=now)
             coachee = load_coachee(session, user)
             outcome = transition(coachee, event, now=now, programme=self.programme)
             assert user.id is not None

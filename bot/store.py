@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Engine, Index, UniqueConstraint, event, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, create_engine, delete, select
 
@@ -50,7 +52,11 @@ def _json() -> Any:
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("platform", "chat_id"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "chat_id"),
+        # The nudge tick's due query: without it SQLite walks every user of the platform.
+        Index("ix_users_due", "platform", "next_nudge_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=16)
@@ -224,6 +230,23 @@ def create_user(session: Session, platform: str, chat_id: str, *, now: datetime)
     user = User(platform=platform, chat_id=chat_id, created_at=now)
     session.add(user)
     session.flush()
+    return user
+
+
+def get_or_create_user(session: Session, platform: str, chat_id: str, *, now: datetime) -> User:
+    """The user's row, locked for this transaction; created first if new. Two first messages
+    arriving at once (two processes) both end up on the one row instead of one failing."""
+    user = find_user(session, platform, chat_id, lock=True)
+    if user is not None:
+        return user
+    values = {"platform": platform, "chat_id": chat_id, "created_at": now, "active": True}
+    dialect = session.get_bind().dialect.name
+    insert_row = (
+        postgresql_insert(User) if dialect == "postgresql" else sqlite_insert(User)
+    ).values(**values)
+    session.execute(insert_row.on_conflict_do_nothing(index_elements=["platform", "chat_id"]))
+    user = find_user(session, platform, chat_id, lock=True)
+    assert user is not None
     return user
 
 

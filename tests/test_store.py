@@ -3,6 +3,7 @@ transaction per event."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -158,3 +159,27 @@ def test_naive_datetimes_are_refused(engine: Engine) -> None:
 
     with pytest.raises(Exception, match="naive"):
         store_naive()
+
+
+def test_two_first_messages_at_once_make_one_user(engine: Engine) -> None:
+    """A brand-new user's first updates can reach two processes at the same moment."""
+    service = CoachService(engine, default_programme(), Clock())
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def first_message(chat_id: str) -> None:
+        start.wait()
+        try:
+            service.handle("test", chat_id, Command("start"))
+        except BaseException as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=first_message, args=(f"new-{i % 2}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with unit_of_work(engine) as session:
+        chats = sorted(u.chat_id for u in session.exec(select(User)).all())
+    assert chats == ["new-0", "new-1"]

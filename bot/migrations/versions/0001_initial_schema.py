@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: None
-Create Date: 2026-11-25 14:24:07.194790
+Create Date: 2026-11-25 14:32:28.424408
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("platform", "chat_id"),
     )
     with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.create_index("ix_users_due", ["platform", "next_nudge_at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_users_next_nudge_at"), ["next_nudge_at"], unique=False
         )
@@ -203,6 +204,7 @@ def downgrade() -> None:
     op.drop_table("conversation_states")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_users_next_nudge_at"))
+        batch_op.drop_index("ix_users_due")
 
     op.drop_table("users")
     # ### end Alembic commands ###
