@@ -26,4 +26,6 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     nudge_tick_seconds: float = Field(default=20.0, gt=0)
     nudge_grace_minutes: int = Field(default=120, ge=0)
+    # Telegram allows about 30 messages a second per bot token, shared by every process.
+    nudge_send_rate: float = Field(default=25.0, gt=0, le=30)
     liveness_file: Path = Path("/tmp/spine-coach.alive")

@@ -119,6 +119,7 @@ def build_application(
         retry_delays=retry_delays,
         nudge_tick_seconds=settings.nudge_tick_seconds,
         nudge_grace=timedelta(minutes=settings.nudge_grace_minutes),
+        nudge_send_rate=settings.nudge_send_rate,
         liveness_file=settings.liveness_file,
     )
     application = (

@@ -157,6 +157,7 @@ class TelegramCoach:
         retry_delays: Sequence[float],
         nudge_tick_seconds: float,
         nudge_grace: timedelta,
+        nudge_send_rate: float = 25.0,
         liveness_file: Path | None = None,
     ) -> None:
         self.service = service
@@ -165,6 +166,7 @@ class TelegramCoach:
         self.retry_delays = tuple(retry_delays)
         self.nudge_tick_seconds = nudge_tick_seconds
         self.nudge_grace = nudge_grace
+        self.nudge_send_rate = nudge_send_rate
         self.stale_text = service.programme.messages.say("stale_button")
 
     def sender(self, bot: Bot) -> Sender:
@@ -310,7 +312,11 @@ class TelegramCoach:
         """The periodic nudge tick: claim what is due, then deliver the outbox."""
         delivery = TelegramDelivery(self.sender(context.bot), self.locks.hold)
         await run_nudge_tick(
-            self.service, delivery, now=self.service.clock(), grace=self.nudge_grace
+            self.service,
+            delivery,
+            now=self.service.clock(),
+            grace=self.nudge_grace,
+            rate_per_second=self.nudge_send_rate,
         )
 
     # --- the one path every event takes --------------------------------------------------------
