@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask
-from conversations.parsing import parse_pain_score
+from conversations.pain_scale import pain_scale_step
 from conversations.records import (
     Answer,
     CheckInLog,
@@ -17,7 +17,7 @@ from conversations.records import (
     SessionRecord,
     SetLog,
 )
-from conversations.replies import CancelHoldTimer, Choice, RecordSession, StartHoldTimer
+from conversations.replies import CancelHoldTimer, RecordSession, StartHoldTimer
 from conversations.state import Activity, Coachee, SessionInProgress, Step
 from data.programme import Exercise
 from schedules import progression
@@ -274,26 +274,10 @@ def _after_set(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:
     return ask(state, Step.ASK_CHECKIN, ctx, *lead)
 
 
-def _pain_score(state: Coachee, ctx: Ctx) -> Question:
-    choices = tuple(Choice(f"p{n}", str(n)) for n in range(11))
-    return Question(ctx.say("ask_pain_score"), choices, 6)
-
-
 def _with_pain_score(state: Coachee, score: int, ctx: Ctx) -> Outcome:
     if progression.is_safety_stop(score, None):
         return safety_stop(_log_set(state, ctx, Feeling.PAIN, score), ctx)
     return ask(_with_session(state, pending_pain_score=score), Step.ASK_PAIN_KIND, ctx)
-
-
-def _on_pain_score(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
-    return _with_pain_score(state, int(choice.removeprefix("p")), ctx)
-
-
-def _typed_pain_score(state: Coachee, text: str, ctx: Ctx) -> Outcome:
-    score = parse_pain_score(text)
-    if score is None:
-        return again(state, ctx, ctx.say("bad_pain_score"))
-    return _with_pain_score(state, score, ctx)
 
 
 def _pain_kind(state: Coachee, ctx: Ctx) -> Question:
@@ -479,7 +463,7 @@ SPECS: dict[Step, StepSpec] = {
     Step.HOLD_READY: StepSpec(_hold_ready, _on_hold_ready),
     Step.HOLDING: StepSpec(_holding, _on_holding),
     Step.ASK_FEEL: StepSpec(_feel, _on_feel),
-    Step.ASK_PAIN_SCORE: StepSpec(_pain_score, _on_pain_score, _typed_pain_score),
+    Step.ASK_PAIN_SCORE: pain_scale_step("ask_pain_score", _with_pain_score),
     Step.ASK_PAIN_KIND: StepSpec(_pain_kind, _on_pain_kind),
     Step.ASK_CHECKIN: StepSpec(_checkin, _on_checkin),
 }

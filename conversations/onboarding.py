@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask
-from conversations.parsing import parse_pain_score
+from conversations.pain_scale import pain_scale_step
 from conversations.replies import Choice
 from conversations.state import Coachee, Step
 from schedules.local_time import (
@@ -91,26 +91,10 @@ def _on_screen_blocked(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
     return _screen_passed(state, ctx, ctx.say("screen_cleared"))
 
 
-def _pain_now(state: Coachee, ctx: Ctx) -> Question:
-    choices = tuple(Choice(f"p{n}", str(n)) for n in range(11))
-    return Question(ctx.say("ask_pain_now"), choices, 6)
-
-
 def _record_pain_now(state: Coachee, score: int, ctx: Ctx) -> Outcome:
     profile = state.profile.model_copy(update={"pain_at_start": score})
     lead = (ctx.say("pain_now_high"),) if score >= HIGH_PAIN_NOW else ()
     return ask(state.model_copy(update={"profile": profile}), Step.ASK_EXPERIENCE, ctx, *lead)
-
-
-def _on_pain_now(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
-    return _record_pain_now(state, int(choice.removeprefix("p")), ctx)
-
-
-def _typed_pain_now(state: Coachee, text: str, ctx: Ctx) -> Outcome | None:
-    score = parse_pain_score(text)
-    if score is None:
-        return again(state, ctx, ctx.say("bad_pain_score"))
-    return _record_pain_now(state, score, ctx)
 
 
 def _experience(state: Coachee, ctx: Ctx) -> Question:
@@ -204,7 +188,7 @@ SPECS: dict[Step, StepSpec] = {
     Step.SCREEN_URGENT: StepSpec(_screen_urgent, _on_screen_urgent),
     Step.SCREEN_CLINICIAN: StepSpec(_screen_clinician, _on_screen_clinician),
     Step.SCREEN_BLOCKED: StepSpec(_screen_blocked, _on_screen_blocked),
-    Step.ASK_PAIN_NOW: StepSpec(_pain_now, _on_pain_now, _typed_pain_now),
+    Step.ASK_PAIN_NOW: pain_scale_step("ask_pain_now", _record_pain_now),
     Step.ASK_EXPERIENCE: StepSpec(_experience, _on_experience),
     Step.ASK_DAYS: StepSpec(_days, _on_days, _typed_days),
     Step.ASK_TIME: StepSpec(_time, _typed_time, _typed_time),

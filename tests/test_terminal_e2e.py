@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import queue
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from data.programme import default_programme
+from tests.terminal_process import TerminalProcess, coach_env
 
-ROOT = Path(__file__).resolve().parent.parent
 ONBOARDING = ["/start", "No", "No", "3", "A little", "Weekdays", "7:30", "Berlin"]
-
-
-def coach_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'coach.sqlite3'}"
-    env["PYTHONPATH"] = str(ROOT)
-    return env
 
 
 def session_script(feeling: str = "Steady") -> list[str]:
@@ -68,56 +58,8 @@ def test_numbers_pick_choices_and_bad_input_is_answered(tmp_path: Path) -> None:
     assert "can't read “25:99” as a time" in out
 
 
-class Coach:
-    """A running coach process we can talk to line by line and kill."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=coach_env(tmp_path),
-            cwd=tmp_path,
-            bufsize=1,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def say(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def expect(self, fragment: str, timeout: float = 20) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            if fragment in line:
-                return line
-        raise AssertionError(f"{fragment!r} not seen; got:\n{''.join(self.seen[-20:])}")
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                stream.close()
-
-
 def test_killed_mid_session_the_coach_resumes_at_the_same_step(tmp_path: Path) -> None:
-    coach = Coach(tmp_path)
+    coach = TerminalProcess(tmp_path)
     try:
         for line in ONBOARDING:
             coach.say(line)
@@ -128,7 +70,7 @@ def test_killed_mid_session_the_coach_resumes_at_the_same_step(tmp_path: Path) -
     finally:
         coach.kill()
 
-    again = Coach(tmp_path)
+    again = TerminalProcess(tmp_path)
     try:
         again.expect("Rep 3 of")  # the waiting question is shown at start-up
         again.say("/session")
@@ -143,7 +85,7 @@ def test_killed_mid_session_the_coach_resumes_at_the_same_step(tmp_path: Path) -
 
 @pytest.mark.slow
 def test_a_hold_is_timed_for_real(tmp_path: Path) -> None:
-    coach = Coach(tmp_path)
+    coach = TerminalProcess(tmp_path)
     try:
         for line in [*ONBOARDING, "/session", "Let's go", "Start"]:
             coach.say(line)

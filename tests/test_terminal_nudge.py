@@ -5,12 +5,6 @@ a nudge set for the next minute through /settings appears in a running `python -
 from __future__ import annotations
 
 import io
-import os
-import queue
-import subprocess
-import sys
-import threading
-import time as wall_time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,8 +21,8 @@ from tests.nudge_helpers import (
     service_for,
     user_row,
 )
+from tests.terminal_process import TerminalProcess
 
-ROOT = Path(__file__).resolve().parent.parent
 ONBOARDED = datetime(2026, 6, 1, 4, 0, tzinfo=UTC)
 DUE = datetime(2026, 6, 1, 7, 0, tzinfo=UTC)
 NUDGE = "Time for your spine session"
@@ -73,64 +67,9 @@ async def test_a_nudge_missed_by_more_than_the_grace_window_is_not_shown(tmp_pat
 # --- for real: a running `python -m bot` ---------------------------------------------------------
 
 
-class RunningCoach:
-    """`python -m bot` with piped stdin and stdout, read line by line on a thread."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
-        env.update(
-            DATABASE_URL=f"sqlite:///{tmp_path / 'coach.sqlite3'}",
-            PYTHONPATH=str(ROOT),
-            NUDGE_TICK_SECONDS="1",
-        )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            bufsize=1,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def say(self, *lines: str) -> None:
-        assert self.proc.stdin is not None
-        for line in lines:
-            self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def expect(self, fragment: str, timeout: float = 20) -> str:
-        deadline = wall_time.monotonic() + timeout
-        while wall_time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            if fragment in line:
-                return line
-        raise AssertionError(f"{fragment!r} not seen; got:\n{''.join(self.seen[-20:])}")
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                stream.close()
-
-
 @pytest.mark.slow
 def test_a_nudge_set_for_the_next_minute_appears_in_the_running_chat(tmp_path: Path) -> None:
-    coach = RunningCoach(tmp_path)
+    coach = TerminalProcess(tmp_path, NUDGE_TICK_SECONDS="1")
     try:
         far_off = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")  # not today
         coach.say("/start", "No", "No", "3", "A little", "Every day", far_off, "UTC")
