@@ -251,11 +251,15 @@ def get_or_create_user(session: Session, platform: str, chat_id: str, *, now: da
 
 
 def load_coachee(session: Session, user: User) -> Coachee:
-    """Build the pure coach's view of a user from the rows (fresh defaults where none exist)."""
+    """Build the pure coach's view of a user from the rows (fresh defaults where none exist).
+
+    The rows stay pinned to the session (its identity map holds them only weakly), so that
+    `save_coachee` in the same transaction finds them without reading them again."""
     assert user.id is not None
     settings = session.get(UserSettings, user.id)
     position_row = session.get(ProgrammePosition, user.id)
     state_row = session.get(ConversationState, user.id)
+    session.info.setdefault("pinned", []).extend((settings, position_row, state_row))
     profile = Profile()
     if settings is not None:
         profile = Profile(
