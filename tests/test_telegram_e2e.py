@@ -10,6 +10,7 @@ bot's whole log is then searched for the token.
 from __future__ import annotations
 
 import signal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,40 @@ def test_webhook_mode_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
         assert fake.calls == []
     assert code != 0
     assert "WEBHOOK_SECRET" in log_file.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_a_nudge_set_for_the_next_minute_arrives_within_that_minute(tmp_path: Path) -> None:
+    with FakeBotApi(token=TOKEN) as fake:
+        user = TelegramUser(fake)
+        bot = BotProcess(fake, tmp_path, tmp_path / "bot.log", NUDGE_TICK_SECONDS="2")
+        try:
+            wait_started(fake, after=0)
+            user.command("/start")
+            user.wait_question("safety check")
+            for action, value in onboard_answers():
+                if action == "press":
+                    user.wait_tap(value)
+                else:
+                    user.send(value)
+                    user.wait_question()
+            user.command("/settings")
+            user.wait_question("Your settings")
+            user.wait_tap("Quiet hours", "never nudge")
+            user.wait_tap("None", "Your settings")
+            user.wait_tap("Nudge time", "What time")
+            now = datetime.now(UTC)
+            # The next whole minute, with enough of it left to finish setting it.
+            minute = now.replace(second=0, microsecond=0) + timedelta(
+                minutes=1 if now.second < 40 else 2
+            )
+            user.send(minute.strftime("%H:%M"))
+            user.wait_question("Saved")
+            user.wait_tap("Done")
+            nudge = user.wait_question("Time for your spine session", seconds=150)
+            arrived = datetime.now(UTC)
+            assert minute <= arrived < minute + timedelta(minutes=1, seconds=5)
+            assert nudge.button_labels == ["Start now", "In 30 min", "In 2 hours", "Skip today"]
+            user.wait_tap("Start now", "Find a mat")
+        finally:
+            bot.kill()
