@@ -139,14 +139,13 @@ def worker_main(url: str) -> None:  # pragma: no cover - runs in the worker proc
         state["ticks"] += 1
         return state["now"] + timedelta(milliseconds=state["ticks"])
 
-    original_find_user = service_module.find_user
+    original_get_or_create_user = service_module.get_or_create_user
     original_claim_one = nudge_tick._claim_one
     original_unit_of_work = service_module.unit_of_work
 
-    def find_user(session: Session, platform: str, chat_id: str, *, lock: bool = False) -> Any:
-        user = original_find_user(session, platform, chat_id, lock=lock)
-        if lock:
-            open_spans.append((chat_id, time.monotonic_ns()))
+    def get_or_create_user(session: Session, platform: str, chat_id: str, **kwargs: Any) -> Any:
+        user = original_get_or_create_user(session, platform, chat_id, **kwargs)
+        open_spans.append((chat_id, time.monotonic_ns()))  # the user's row is locked from here
         return user
 
     def claim_one(service: Any, session: Session, user: Any, *args: Any) -> None:
@@ -164,7 +163,7 @@ def worker_main(url: str) -> None:  # pragma: no cover - runs in the worker proc
                 spans.extend((chat_id, start, end) for chat_id, start in open_spans)
                 open_spans.clear()
 
-    service_module.find_user = find_user  # type: ignore[assignment]
+    service_module.get_or_create_user = get_or_create_user  # type: ignore[assignment]
     service_module.unit_of_work = unit_of_work  # type: ignore[assignment]
     nudge_tick._claim_one = claim_one  # type: ignore[assignment]
     nudge_tick.unit_of_work = unit_of_work  # type: ignore[assignment]
