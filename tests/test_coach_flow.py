@@ -88,8 +88,7 @@ def test_a_whole_session_ends_in_a_summary_with_the_decision() -> None:
 def test_every_hold_is_timed_and_done_ends_it_early() -> None:
     player = CoachPlayer()
     player.onboard()
-    player.command("session")
-    player.tap("Let's go")
+    player.begin_session()
     player.tap("Start")
     timer = player.last_outcome.effects[0] if player.last_outcome else None
     assert isinstance(timer, StartHoldTimer)
@@ -107,8 +106,7 @@ def test_every_hold_is_timed_and_done_ends_it_early() -> None:
 def test_a_late_timer_for_an_answered_hold_changes_nothing() -> None:
     player = CoachPlayer()
     player.onboard()
-    player.command("session")
-    player.tap("Let's go")
+    player.begin_session()
     player.tap("Start")
     stale = player.state.flow.step_no
     player.tap("Done")
@@ -195,8 +193,7 @@ def test_dull_pain_of_four_carries_on_and_repeats_the_dose() -> None:
 def test_stop_ends_the_session_and_keeps_what_was_done() -> None:
     player = CoachPlayer()
     player.onboard()
-    player.command("session")
-    player.tap("Let's go")
+    player.begin_session()
     player.tap("Start")
     player.time_up()
     player.command("stop")
@@ -210,8 +207,7 @@ def test_stop_ends_the_session_and_keeps_what_was_done() -> None:
 def test_session_during_a_session_resumes_the_same_question() -> None:
     player = CoachPlayer()
     player.onboard()
-    player.command("session")
-    player.tap("Let's go")
+    player.begin_session()
     player.tap("Start")
     player.time_up()
     waiting = player.question
@@ -357,8 +353,7 @@ def test_help_works_everywhere_and_mentions_the_coach_is_not_a_clinician() -> No
 def test_pain_can_be_reported_in_the_middle_of_a_hold() -> None:
     player = CoachPlayer()
     player.onboard()
-    player.command("session")
-    player.tap("Let's go")
+    player.begin_session()
     player.tap("Start")
     outcome = player.tap("It hurts")
     assert CancelHoldTimer() in outcome.effects

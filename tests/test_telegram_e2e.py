@@ -51,6 +51,18 @@ def play_to_summary(
     return question
 
 
+def onboard(user: TelegramUser) -> None:
+    """/start and every onboarding answer, pressing the buttons the bot sent."""
+    user.command("/start")
+    user.wait_question("safety check")
+    for action, value in onboard_answers():
+        if action == "press":
+            user.wait_tap(value)
+        else:
+            user.send(value)
+            user.wait_question()
+
+
 def wait_started(fake: FakeBotApi, after: int) -> None:
     fake.wait_for_call("getUpdates", timeout=STARTUP_SECONDS, after=after)
 
@@ -63,14 +75,7 @@ def test_a_user_trains_on_telegram_and_a_killed_bot_carries_on(tmp_path: Path) -
         bot = BotProcess(fake, tmp_path, log_file)
         try:
             wait_started(fake, after=0)
-            user.command("/start")
-            user.wait_question("safety check")
-            for action, value in onboard_answers():
-                if action == "press":
-                    user.wait_tap(value)
-                else:
-                    user.send(value)
-                    user.wait_question()
+            onboard(user)
             assert "You're all set" in fake.messages(CHAT)[-1].body
 
             # A dropped connection and a flood-control answer on the way: both recovered.
@@ -158,14 +163,7 @@ def test_a_nudge_set_for_the_next_minute_arrives_within_that_minute(tmp_path: Pa
         bot = BotProcess(fake, tmp_path, tmp_path / "bot.log", NUDGE_TICK_SECONDS="2")
         try:
             wait_started(fake, after=0)
-            user.command("/start")
-            user.wait_question("safety check")
-            for action, value in onboard_answers():
-                if action == "press":
-                    user.wait_tap(value)
-                else:
-                    user.send(value)
-                    user.wait_question()
+            onboard(user)
             user.command("/settings")
             user.wait_question("Your settings")
             user.wait_tap("Quiet hours", "never nudge")
