@@ -66,16 +66,6 @@ Context = ContextTypes.DEFAULT_TYPE
 Jobs = JobQueue[Any]
 # Jobs may fire late (a busy loop, a suspended laptop): run them anyway, once (PTB #3642).
 JOB_DEFAULTS = {"misfire_grace_time": 300, "coalesce": True, "max_instances": 1}
-COMMAND_MENU = (
-    BotCommand("start", "Begin, or see where you are"),
-    BotCommand("session", "Start today's session, or carry on"),
-    BotCommand("progress", "Your stage, doses and streak"),
-    BotCommand("settings", "Nudge time, time zone, training days"),
-    BotCommand("pause", "No nudges for a few days, e.g. /pause 3"),
-    BotCommand("resume", "Nudges back on"),
-    BotCommand("stop", "End the current session"),
-    BotCommand("help", "What I can do"),
-)
 
 
 def hold_job_name(chat_id: int) -> str:
@@ -177,7 +167,11 @@ class TelegramCoach:
     async def post_init(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         """Start-up: the command menu, hold timers rebuilt from the database, the nudge tick."""
         bot = application.bot
-        await self.sender(bot).optional(bot.set_my_commands(COMMAND_MENU), "setMyCommands")
+        menu = [
+            BotCommand(name, about)
+            for name, about in self.service.programme.messages.commands.items()
+        ]
+        await self.sender(bot).optional(bot.set_my_commands(menu), "setMyCommands")
         job_queue: Jobs | None = application.job_queue
         if job_queue is None:
             raise RuntimeError("the Telegram adapter needs PTB's JobQueue (the job-queue extra)")

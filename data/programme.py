@@ -188,6 +188,7 @@ class Messages(_Frozen):
     reasons: Mapping[str, str]
     cues_for: Mapping[str, str]
     reports: Mapping[str, str]
+    commands: Mapping[str, str]
 
     def say(self, key: str, **values: Any) -> str:
         return self.texts[key].format(**values).strip()
@@ -314,6 +315,20 @@ REPORT_KEYS: tuple[str, ...] = (
     "terminal_forgotten_files",
 )
 
+# The command menu a chat app shows, in this order: command -> short description.
+COMMAND_KEYS: tuple[str, ...] = (
+    "start",
+    "session",
+    "progress",
+    "settings",
+    "pause",
+    "resume",
+    "stop",
+    "export",
+    "forget",
+    "help",
+)
+
 # Which cue to give next time for what went wrong.
 CUE_KEYS: tuple[str, ...] = ("shaky", "checkin_no", "checkin_not_sure")
 
@@ -374,6 +389,7 @@ class _MessagesFile(_Frozen):
     reasons: Mapping[str, str]
     cues_for: Mapping[str, str]
     reports: Mapping[str, str]
+    commands: Mapping[str, str]
 
 
 def load_programme(base: Path = DATA_DIR) -> Programme:
@@ -408,6 +424,7 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
     _require_keys(messages_path, "reasons", messages.reasons, REASON_KEYS)
     _require_keys(messages_path, "cues_for", messages.cues_for, CUE_KEYS)
     _require_keys(messages_path, "reports", messages.reports, REPORT_KEYS)
+    _require_keys(messages_path, "commands", messages.commands, COMMAND_KEYS)
     _check_placeholders(messages_path, "texts", messages.texts)
     _check_placeholders(messages_path, "reasons", messages.reasons)
     _check_placeholders(messages_path, "reports", messages.reports)
@@ -422,6 +439,7 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
             reasons=messages.reasons,
             cues_for=messages.cues_for,
             reports=messages.reports,
+            commands=messages.commands,
         ),
     )
 

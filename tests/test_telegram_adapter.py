@@ -43,11 +43,12 @@ from bot.telegram_render import (
     zone_near,
 )
 from bot.telegram_send import Sender, TelegramDelivery
+from conversations.coach import COMMANDS
 from conversations.events import Event, Text
 from conversations.flow import Outcome
 from conversations.replies import Choice, Reply
 from conversations.state import Step
-from data.programme import default_programme
+from data.programme import COMMAND_KEYS, default_programme
 from tests.fake_bot_api import NOT_MODIFIED, FakeBotApi
 from tests.telegram_helpers import (
     CHAT,
@@ -179,16 +180,8 @@ async def test_pressing_answers_at_once_shows_the_choice_and_asks_the_next(
         assert step_of(coach)[0] is Step.SCREEN_CLINICIAN
     commands = fake.my_commands()
     assert commands is not None
-    assert [c["command"] for c in commands] == [
-        "start",
-        "session",
-        "progress",
-        "settings",
-        "pause",
-        "resume",
-        "stop",
-        "help",
-    ]
+    assert [c["command"] for c in commands] == list(COMMAND_KEYS)
+    assert set(COMMAND_KEYS) == set(COMMANDS)  # every command the coach knows is in the menu
 
 
 async def test_typed_labels_answer_wherever_buttons_are_shown(
