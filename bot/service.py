@@ -53,12 +53,23 @@ class CoachService:
         self.programme = programme
         self.clock = clock
 
-    def handle(self, platform: str, chat_id: str, event: Event) -> Outcome:
-        """Handle one event for one user in one transaction; return what to say and do."""
+    def handle(
+        self, platform: str, chat_id: str, event: Event, *, update_id: int | None = None
+    ) -> Outcome:
+        """Handle one event for one user in one transaction; return what to say and do.
+
+        `update_id` is the platform's number for the incoming message, where it has one. An
+        update seen before (redelivered after a crash between our commit and the platform
+        hearing of it) changes nothing: the waiting question is shown again instead."""
         with unit_of_work(self.engine) as session:
             now = self.clock()
             user = get_or_create_user(session, platform, chat_id, now=now)
             coachee = load_coachee(session, user)
+            if update_id is not None:
+                if user.last_update_id is not None and update_id <= user.last_update_id:
+                    waiting = prompt(coachee, now=now, programme=self.programme)
+                    return Outcome(coachee, (waiting,) if waiting else ())
+                user.last_update_id = update_id
             outcome = transition(coachee, event, now=now, programme=self.programme)
             assert user.id is not None
             if any(isinstance(effect, ForgetUser) for effect in outcome.effects):

@@ -12,7 +12,17 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Engine, Index, UniqueConstraint, event, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    UniqueConstraint,
+    event,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import TypeDecorator
@@ -63,6 +73,7 @@ class User(SQLModel, table=True):
     chat_id: str = Field(max_length=64)
     created_at: datetime = _aware(nullable=False)
     last_seen_at: datetime | None = _aware()  # the user's own last message; nudges don't count
+    last_update_id: int | None = Field(default=None, sa_type=BigInteger)
     active: bool = True
     total_sessions: int = 0
     streak: int = 0

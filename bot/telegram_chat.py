@@ -214,14 +214,15 @@ class TelegramCoach:
             return
         word, _, argument = message.text.strip().partition(" ")
         name = word.lstrip("/").split("@", 1)[0].lower()
-        await self.run(context, message.chat_id, Command(name, argument.strip()))
+        event = Command(name, argument.strip())
+        await self.run(context, message.chat_id, event, update.update_id)
 
     async def on_text(self, update: Update, context: Context) -> None:
         """Typed text: an answer, a typed label, a time or a zone; the coach reads it."""
         message = update.effective_message
         if message is None or message.text is None:
             return
-        await self.run(context, message.chat_id, Text(message.text))
+        await self.run(context, message.chat_id, Text(message.text), update.update_id)
 
     async def on_other(self, update: Update, context: Context) -> None:
         """Anything but text: a shared location may set the time zone, the rest goes unread."""
@@ -233,7 +234,7 @@ class TelegramCoach:
             zone = zone_near(message.location.latitude, message.location.longitude)
             if zone is not None:
                 event = SharedZone(zone)
-        await self.run(context, message.chat_id, event)
+        await self.run(context, message.chat_id, event, update.update_id)
 
     async def on_button(self, update: Update, context: Context) -> None:
         """A pressed button: one of the waiting question counts, any other changes nothing."""
@@ -315,14 +316,18 @@ class TelegramCoach:
 
     # --- the one path every event takes --------------------------------------------------------
 
-    async def run(self, context: Context, chat_id: int, event: Event) -> None:
-        """Handle one event of one chat and show the outcome (the caller holds the chat's lock)."""
-        outcome = await self._handle(chat_id, event)
+    async def run(
+        self, context: Context, chat_id: int, event: Event, update_id: int | None = None
+    ) -> None:
+        """Handle one event of one chat and show the outcome (the caller holds the chat's lock).
+        `update_id` lets the service spot an update Telegram delivers again after a crash."""
+        outcome = await self._handle(chat_id, event, update_id)
         await self.carry_out(context, chat_id, outcome)
 
-    async def _handle(self, chat_id: int, event: Event) -> Outcome:
+    async def _handle(self, chat_id: int, event: Event, update_id: int | None = None) -> Outcome:
         # The service is synchronous (one database transaction): keep the event loop free.
-        return await asyncio.to_thread(self.service.handle, PLATFORM, str(chat_id), event)
+        handle = partial(self.service.handle, update_id=update_id)
+        return await asyncio.to_thread(handle, PLATFORM, str(chat_id), event)
 
     async def carry_out(self, context: Context, chat_id: int, outcome: Outcome) -> None:
         """Arm or cancel the hold timer, send the replies in order, then photos and files."""

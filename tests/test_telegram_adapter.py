@@ -20,6 +20,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine
+from telegram import Update
 
 from bot.delivery import DeliveryResult
 from bot.health import MAX_AGE_SECONDS, is_alive
@@ -801,3 +802,22 @@ async def test_the_running_bot_keeps_the_liveness_file_fresh(
         assert not is_alive(alive, MAX_AGE_SECONDS)
         await job.run(coach.app)
         assert is_alive(alive, MAX_AGE_SECONDS)
+
+
+async def test_an_update_delivered_again_after_a_crash_is_not_applied_twice(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    async with running_coach(fake, tmp_path) as coach:
+        user = TelegramUser(fake)
+        user.command("/start")
+        await user.next_question("safety check")
+        typed = user.send("No")
+        await user.next_question("And do any of these apply")
+        after_first = step_of(coach)
+        assert after_first[0] is Step.SCREEN_CLINICIAN
+        # Telegram redelivers an update it never heard we had handled (we died in between).
+        user.since = fake.mark(CHAT)
+        await coach.app.process_update(Update.de_json(typed, coach.app.bot))
+        again = await user.next_question("And do any of these apply")
+        assert again.button_labels == ["Yes", "No"]
+        assert step_of(coach) == after_first  # the "No" counted once, not for this question too
