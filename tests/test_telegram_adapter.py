@@ -550,7 +550,9 @@ class RecordingService(CoachService):
         self.texts: list[str] = []
         self._lock = threading.Lock()
 
-    def handle(self, platform: str, chat_id: str, event: Event) -> Outcome:
+    def handle(
+        self, platform: str, chat_id: str, event: Event, *, update_id: int | None = None
+    ) -> Outcome:
         with self._lock:
             self.running[chat_id] = self.running.get(chat_id, 0) + 1
             if self.running[chat_id] > 1:
@@ -561,7 +563,7 @@ class RecordingService(CoachService):
             if isinstance(event, Text):
                 self.texts.append(event.text)
                 time.sleep(0.05)  # a slow transaction: a chance for a second one to overlap
-            return super().handle(platform, chat_id, event)
+            return super().handle(platform, chat_id, event, update_id=update_id)
         finally:
             with self._lock:
                 self.running[chat_id] -= 1
@@ -600,7 +602,9 @@ async def test_one_users_updates_run_in_order_while_users_run_concurrently(
 
 
 class ExplodingService(CoachService):
-    def handle(self, platform: str, chat_id: str, event: Event) -> Outcome:
+    def handle(
+        self, platform: str, chat_id: str, event: Event, *, update_id: int | None = None
+    ) -> Outcome:
         raise ValueError(f"cannot read {event!r}")
 
 
