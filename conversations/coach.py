@@ -24,21 +24,11 @@ from conversations.progress import to_advance_text
 from conversations.replies import ExportData, ForgetUser, Reply, ShowProgress
 from conversations.state import ONBOARDING_STEPS, Coachee, Step, in_session, new_coachee, utc
 from conversations.steps import SPECS
-from data.programme import Programme
+from data.programme import COMMAND_KEYS, Programme
 from schedules.local_time import format_time
 
-COMMANDS = (
-    "start",
-    "session",
-    "progress",
-    "settings",
-    "pause",
-    "resume",
-    "stop",
-    "help",
-    "export",
-    "forget",
-)
+# One list of commands: the coach answers these, and the chat apps show them as the menu.
+COMMANDS = COMMAND_KEYS
 DEFAULT_PAUSE_DAYS = 7
 MAX_PAUSE_DAYS = 60
 
