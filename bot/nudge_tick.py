@@ -213,8 +213,8 @@ async def run_nudge_tick(
 
     `chat_ids` limits the tick to those chats (the terminal chat has one user).
     """
-    # The claim is one synchronous transaction over up to `batch` users: off the event loop.
-    report = await asyncio.to_thread(
+    # The claim is one synchronous transaction over up to `batch` users (CoachService.call).
+    report = await service.call(
         claim_due,
         service,
         delivery.platform,

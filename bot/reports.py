@@ -226,6 +226,19 @@ def chart_png(programme: Programme, points: Sequence[SessionPoint]) -> bytes:
         return _draw(programme, points)
 
 
+def warm_up_chart(programme: Programme) -> bytes:
+    """Draw one chart of a made-up two-session history and throw it away. Importing matplotlib
+    and drawing its first figure (fonts, the Agg canvas) takes seconds; adapters call this in a
+    worker thread at start-up, so the first user's /progress does not pay for it."""
+    stage = programme.stage(1)
+    doses = {exercise.id: exercise.dose.floor for exercise in stage.exercises}
+    day = date(2026, 1, 5)
+    points = [
+        SessionPoint(n, day + timedelta(days=n), 1, 1, doses, True, False, None) for n in (1, 2)
+    ]
+    return chart_png(programme, points)
+
+
 def _draw(programme: Programme, points: Sequence[SessionPoint]) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -3,9 +3,11 @@ transaction per event. Adapters render the replies and carry out timers."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Engine, select, update
 
@@ -28,6 +30,8 @@ from conversations.state import Coachee, Step
 from data.programme import Programme
 
 Clock = Callable[[], datetime]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def system_clock() -> datetime:
@@ -51,6 +55,17 @@ class CoachService:
         self.engine = engine
         self.programme = programme
         self.clock = clock
+        # An SQLite transaction here takes well under a millisecond and has no network to wait
+        # for: handing it to a thread costs more than it saves, so it runs on the event loop.
+        # PostgreSQL's round trips would stall every other chat: those go to a thread.
+        self.inline = engine.dialect.name == "sqlite"
+
+    async def call(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one of the service's synchronous store calls from async code: at once on
+        SQLite, in a worker thread on PostgreSQL."""
+        if self.inline:
+            return function(*args, **kwargs)
+        return await asyncio.to_thread(function, *args, **kwargs)
 
     def handle(
         self, platform: str, chat_id: str, event: Event, *, update_id: int | None = None

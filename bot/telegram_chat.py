@@ -32,11 +32,11 @@ from typing import Any
 from telegram import Bot, BotCommand, CallbackQuery, Message, Update
 from telegram.constants import ChatAction
 from telegram.error import Forbidden, TelegramError
-from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, JobQueue
+from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, Job, JobQueue
 
 from bot.health import TOUCH_EVERY_SECONDS, touch_liveness
 from bot.nudge_tick import run_nudge_tick
-from bot.reports import export_documents, progress_details, progress_photo
+from bot.reports import export_documents, progress_details, progress_photo, warm_up_chart
 from bot.service import CoachService
 from bot.telegram_render import input_kind, parse_callback_data, zone_near
 from bot.telegram_send import PLATFORM, Sender, TelegramDelivery
@@ -158,6 +158,9 @@ class TelegramCoach:
         self.nudge_grace = nudge_grace
         self.nudge_send_rate = nudge_send_rate
         self.stale_text = service.programme.messages.say("stale_button")
+        # Each chat's running hold timer: looked up by chat, not by scanning every job by name.
+        self._holds: dict[int, Job[Any]] = {}
+        self.chart_warm_up: asyncio.Task[None] | None = None
 
     def sender(self, bot: Bot) -> Sender:
         return Sender(bot, retry_delays=self.retry_delays)
@@ -172,10 +175,11 @@ class TelegramCoach:
             for name, about in self.service.programme.messages.commands.items()
         ]
         await self.sender(bot).optional(bot.set_my_commands(menu), "setMyCommands")
+        self.chart_warm_up = asyncio.create_task(self._warm_up_chart())
         job_queue: Jobs | None = application.job_queue
         if job_queue is None:
             raise RuntimeError("the Telegram adapter needs PTB's JobQueue (the job-queue extra)")
-        pending = await asyncio.to_thread(self.service.pending_holds, PLATFORM)
+        pending = await self.service.call(self.service.pending_holds, PLATFORM)
         now = self.service.clock()
         for hold in pending:
             # A hold that fell due while we were down ends at once.
@@ -199,6 +203,13 @@ class TelegramCoach:
                 name="liveness",
                 job_kwargs=JOB_DEFAULTS,
             )
+
+    async def _warm_up_chart(self) -> None:
+        """matplotlib's import and first figure, in a worker thread while updates flow."""
+        try:
+            await asyncio.to_thread(warm_up_chart, self.service.programme)
+        except Exception as error:  # the first /progress will just take longer
+            log.warning("Warming up the progress chart failed (%s)", type(error).__name__)
 
     async def still_alive(self, context: Context) -> None:
         """Keep the liveness file fresh: the Docker health check reads its age."""
@@ -265,7 +276,7 @@ class TelegramCoach:
         if pressed is None:
             log.info("A button with callback data that is not ours was pressed")
             return None, None
-        waiting = await asyncio.to_thread(self.service.waiting_question, PLATFORM, str(chat_id))
+        waiting = await self.service.call(self.service.waiting_question, PLATFORM, str(chat_id))
         if waiting is None or (pressed.step_no is not None and pressed.step_no != waiting.step_no):
             return None, None
         choice = next((c for c in waiting.choices if c.id == pressed.choice_id), None)
@@ -289,6 +300,8 @@ class TelegramCoach:
         if job is None or job.chat_id is None or not isinstance(job.data, HoldJob):
             return
         chat_id, hold = job.chat_id, job.data
+        if self._holds.get(chat_id) is job:
+            del self._holds[chat_id]
         async with self.locks.hold(chat_id):
             outcome = await self._handle(chat_id, HoldTimeUp(hold.step_no))
             if outcome.replies and hold.message_id is not None:
@@ -325,9 +338,10 @@ class TelegramCoach:
         await self.carry_out(context, chat_id, outcome)
 
     async def _handle(self, chat_id: int, event: Event, update_id: int | None = None) -> Outcome:
-        # The service is synchronous (one database transaction): keep the event loop free.
-        handle = partial(self.service.handle, update_id=update_id)
-        return await asyncio.to_thread(handle, PLATFORM, str(chat_id), event)
+        # The service is synchronous (one database transaction); see CoachService.call.
+        return await self.service.call(
+            self.service.handle, PLATFORM, str(chat_id), event, update_id=update_id
+        )
 
     async def carry_out(self, context: Context, chat_id: int, outcome: Outcome) -> None:
         """Arm or cancel the hold timer, send the replies in order, then photos and files."""
@@ -356,7 +370,7 @@ class TelegramCoach:
         """The user blocked the bot: no timers, no nudges, until they write again."""
         log.info("A user blocked the bot; marking them inactive")
         self._cancel_hold(context.job_queue, chat_id)
-        await asyncio.to_thread(self.service.mark_inactive, PLATFORM, str(chat_id))
+        await self.service.call(self.service.mark_inactive, PLATFORM, str(chat_id))
 
     # --- effects --------------------------------------------------------------------------------
 
@@ -366,7 +380,7 @@ class TelegramCoach:
         if job_queue is None:
             return
         self._cancel_hold(job_queue, chat_id)  # one hold per user: a new one replaces any other
-        job_queue.run_once(
+        self._holds[chat_id] = job_queue.run_once(
             self.hold_time_up,
             when=max(0.0, seconds),
             data=hold,
@@ -376,9 +390,8 @@ class TelegramCoach:
         )
 
     def _cancel_hold(self, job_queue: Jobs | None, chat_id: int) -> None:
-        if job_queue is None:
-            return
-        for job in job_queue.get_jobs_by_name(hold_job_name(chat_id)):
+        job = self._holds.pop(chat_id, None)
+        if job is not None and not job.removed:
             job.schedule_removal()
 
     async def _send_progress_photo(self, sender: Sender, chat_id: int) -> None:

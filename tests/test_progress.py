@@ -30,6 +30,7 @@ from bot.reports import (
     exercise_family,
     progress_details,
     progress_photo,
+    warm_up_chart,
     week_summary,
 )
 from bot.service import CoachService
@@ -100,6 +101,13 @@ def test_the_chart_is_a_valid_png_for_few_sessions(tmp_path: Path, count: int) -
     (tmp_path / f"chart-{count}.png").write_bytes(png)
     image = assert_valid_png(png)
     assert len(image.convert("RGB").getcolors(1 << 16) or ()) > 10  # text and axes, not blank
+
+
+def test_the_start_up_warm_up_draws_a_real_chart() -> None:
+    """What the adapters run in a thread at start-up is a whole chart, not just an import."""
+    png = warm_up_chart(PROGRAMME)
+    image = assert_valid_png(png)
+    assert len(image.convert("RGB").getcolors(1 << 16) or ()) > 10
 
 
 def test_the_chart_is_a_valid_png_for_sixty_sessions(

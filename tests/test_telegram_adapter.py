@@ -540,6 +540,9 @@ class RecordingService(CoachService):
 
     def __init__(self, engine: Engine, *, held_chat: str | None = None) -> None:
         super().__init__(engine, default_programme())
+        # This service blocks (it waits for another chat, it sleeps): run it in threads, as
+        # the adapter does for PostgreSQL, so the other chats' updates can go past it.
+        self.inline = False
         self.held_chat = held_chat
         self.released = threading.Event()
         self.waited: list[bool] = []
