@@ -3,6 +3,9 @@
 * coach: the real entry point (`bot.__main__.main`), configured by the environment like
   `python -m bot`. With BENCH_UNLIMITED=1 its AIORateLimiter gets no overall rate (0 disables
   it in PTB), so the figures measure the bot's own cost, not Telegram's 30 messages a second.
+  With BENCH_LONG_HOLDS=1 every hold lasts an hour: the simulated users end each hold with
+  "Done", and on a slow machine a hold timer firing first would change what the bot sends
+  mid-figure (and the figure would measure the timers, not the answers).
 * echo: a minimal python-telegram-bot echo bot (PTB's own example) with concurrent updates,
   so that, like the coach, it is bound by CPU and not by waiting on one update at a time.
 """
@@ -24,6 +27,26 @@ def run_coach() -> int:
             return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=max_retries)
 
         telegram_app.AIORateLimiter = unlimited  # type: ignore[assignment,misc]
+    if os.environ.get("BENCH_LONG_HOLDS") == "1":
+        import bot.__main__ as entry
+
+        load = entry.load_programme
+
+        def long_holds() -> Any:
+            programme = load()
+            stages = tuple(
+                stage.model_copy(
+                    update={
+                        "exercises": tuple(
+                            e.model_copy(update={"seconds": 3600}) for e in stage.exercises
+                        )
+                    }
+                )
+                for stage in programme.stages
+            )
+            return programme.model_copy(update={"stages": stages})
+
+        entry.load_programme = long_holds  # type: ignore[assignment]
     from bot.__main__ import main
 
     return main([])

@@ -44,12 +44,15 @@ class FakeBotApi:
         self._new_updates = asyncio.Event()
         self._window: deque[int] = deque()  # send times in the last second (rate limit)
         self.too_many = 0  # 429 answers given
+        self.most_in_a_second = 0  # the most sends in any sliding second (with rate_limit)
         self.sends = 0
         self.first_send_ns = 0
         self.last_send_ns = 0
         self.on_call: Callable[[int, str], None] | None = None
         self.receipts: dict[int, int] = {}  # update id -> when getUpdates handed it over
         self.get_updates_times: list[int] = []  # when each getUpdates call came in
+        self.keyboards: dict[int, dict[str, Any]] = {}  # chat -> last message with buttons
+        self._query_id = 0
         self._server: asyncio.Server | None = None
         self.port = 0
 
@@ -83,6 +86,32 @@ class FakeBotApi:
             command = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         self.updates.append({"update_id": self._update_id, "message": message})
+        self._new_updates.set()
+        return self._update_id
+
+    def push_tap(self, chat_id: int, label: str) -> int:
+        """Queue a press on the button labelled `label` under the chat's last question, as a
+        user taps it; typed as text when no such button is there. Returns the receipt key."""
+        message = self.keyboards.get(chat_id)
+        rows = (message or {}).get("reply_markup", {}).get("inline_keyboard", [])
+        button = next((b for row in rows for b in row if b.get("text") == label), None)
+        if message is None or button is None:
+            return self.push_text(chat_id, label)
+        self._update_id += 1
+        self._query_id += 1
+        user = {"id": chat_id, "is_bot": False, "first_name": "U"}
+        self.updates.append(
+            {
+                "update_id": self._update_id,
+                "callback_query": {
+                    "id": str(self._query_id),
+                    "from": user,
+                    "chat_instance": str(chat_id),
+                    "data": button["callback_data"],
+                    "message": message,
+                },
+            }
+        )
         self._new_updates.set()
         return self._update_id
 
@@ -135,6 +164,7 @@ class FakeBotApi:
                 return 429, {"ok": False, "error_code": 429, "description": description,
                              "parameters": retry}  # fmt: skip
             self._window.append(now)
+            self.most_in_a_second = max(self.most_in_a_second, len(self._window))
         if chat_id is not None:
             log = self.chats[int(chat_id)]
             log.calls += 1
@@ -185,6 +215,10 @@ class FakeBotApi:
             }
             markup = params.get("reply_markup")
             if isinstance(markup, str) and markup:
-                message["reply_markup"] = json.loads(markup)
+                markup = json.loads(markup)
+            if isinstance(markup, dict) and markup.get("inline_keyboard"):
+                message["reply_markup"] = markup
+                if method == "sendmessage":
+                    self.keyboards[int(chat_id)] = message
             return message
         return True

@@ -47,7 +47,17 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, CursorResult, delete, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    CursorResult,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.delivery import Delivery, DeliveryResult
@@ -81,8 +91,11 @@ DEFAULT_BATCH = 500
 DEFAULT_RATE_PER_SECOND = 25.0
 PER_CHAT_SECONDS = 1.0
 MAX_ATTEMPTS = 5
-# How long one process may hold a row it is sending before another may take it over.
-LEASE = timedelta(minutes=2)
+# How long one process may hold a row it is sending before another may take it over: a killed
+# process's rows go back to the pool this soon. A row is leased at most two chunks (about 50
+# sends) before its turn; a process sends nothing whose lease is within LEASE_MARGIN of its end.
+LEASE = timedelta(seconds=20)
+LEASE_MARGIN = timedelta(seconds=3)
 # Sent rows are kept this long (to see what went out), then deleted: they hold message text.
 KEEP_SENT = timedelta(days=2)
 _SEND_CHUNK = 25
@@ -126,6 +139,7 @@ def save_and_reschedule(
 class TickReport:
     """What one tick did; counts only, nothing about who."""
 
+    looked_at: int = 0  # due users a claim read (a full batch means: claim again)
     claimed: int = 0  # due users the coach handled (some need no message: trained, in a session)
     skipped_late: int = 0  # too late to send (see still_on_time): rolled to their next nudge
     queued: int = 0  # outbox rows written by this tick's claim
@@ -133,9 +147,14 @@ class TickReport:
     blocked: int = 0
     failed: int = 0  # deliveries that failed this tick (retried later, or given up)
     dropped: int = 0  # pending rows not sent: too old, user inactive or moved on
+    expired: int = 0  # leases that ran out before their send: the rows go out later
 
     def __bool__(self) -> bool:
         return any(vars(self).values())
+
+    def add(self, other: TickReport) -> None:
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
 
 
 # --- pacing -------------------------------------------------------------------------------------
@@ -208,33 +227,77 @@ async def run_nudge_tick(
     rate_per_second: float = DEFAULT_RATE_PER_SECOND,
     pacer: Pace | None = None,
     chat_ids: Collection[str] | None = None,
+    wait_for_leases: bool = False,
 ) -> TickReport:
     """Claim what is due at `now` for `delivery.platform`, then send every pending nudge.
 
+    While a claim comes back full (`batch` users), more may be due: the tick claims again at
+    once, while the nudges already queued are being sent, instead of waiting for the next tick.
+    The tick ends when nothing more is due and the outbox has nothing left to send.
     `chat_ids` limits the tick to those chats (the terminal chat has one user).
     """
-    # The claim is one synchronous transaction over up to `batch` users (CoachService.call).
-    report = await service.call(
-        claim_due,
-        service,
-        delivery.platform,
-        now=now,
-        grace=grace,
-        batch=batch,
-        chat_ids=chat_ids,
-    )
-    await send_pending(
-        service,
-        delivery,
-        now=now,
-        grace=grace,
-        pacer=pacer if pacer is not None else Pacer(rate_per_second),
-        chat_ids=chat_ids,
-        report=report,
-    )
+    report = TickReport()
+    claims = _Claims()
+
+    async def claim_all() -> None:
+        try:
+            while True:
+                # One synchronous transaction over up to `batch` users (CoachService.call).
+                part = await service.call(
+                    claim_due,
+                    service,
+                    delivery.platform,
+                    now=now,
+                    grace=grace,
+                    batch=batch,
+                    chat_ids=chat_ids,
+                )
+                report.add(part)
+                claims.more()
+                if part.looked_at < batch:
+                    return
+        finally:
+            claims.finish()
+
+    claiming = asyncio.ensure_future(claim_all())
+    try:
+        await claims.wait()  # the first claim, so the sender finds its rows
+        await send_pending(
+            service,
+            delivery,
+            now=now,
+            grace=grace,
+            pacer=pacer if pacer is not None else Pacer(rate_per_second),
+            chat_ids=chat_ids,
+            report=report,
+            claims=claims,
+            wait_for_leases=wait_for_leases,
+        )
+    finally:
+        await claiming
     if report:
         log.info("nudge tick: %s", report)
     return report
+
+
+class _Claims:
+    """How the claiming half of a tick tells the sending half that rows were queued."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self.done = False
+
+    def more(self) -> None:
+        self._event.set()
+
+    def finish(self) -> None:
+        self.done = True
+        self._event.set()
+
+    async def wait(self) -> None:
+        """Until the next claim has committed (or claiming is over)."""
+        await self._event.wait()
+        self._event.clear()
 
 
 def claim_due(
@@ -265,6 +328,7 @@ def claim_due(
     queued: list[dict[str, Any]] = []
     with unit_of_work(service.engine) as db:
         for row in db.execute(query).all():
+            report.looked_at += 1
             user_id = row.id
             try:
                 with db.begin_nested():
@@ -379,6 +443,7 @@ class _Leased:
     chat_id: str
     replies: tuple[Reply, ...]
     attempts: int
+    leased_until: datetime
 
 
 async def send_pending(
@@ -390,27 +455,81 @@ async def send_pending(
     pacer: Pace,
     chat_ids: Collection[str] | None = None,
     report: TickReport | None = None,
+    claims: _Claims | None = None,
+    wait_for_leases: bool = False,
 ) -> TickReport:
-    """Step 2: deliver every pending outbox row of the platform once, paced, and settle it."""
+    """Step 2: deliver every pending outbox row of the platform once, paced, and settle it.
+
+    Rows are leased a chunk at a time; the next chunk is leased while the current one is being
+    sent, so the pacer never waits on the database. With `claims`, the claiming half of the
+    tick is still queueing rows: the sender waits for them instead of ending. After a pass over
+    the outbox that leased anything, another pass picks up rows whose lease ran out meanwhile
+    (a killed process's); each row is tried at most once per tick. With `wait_for_leases`
+    (real time only), the tick then waits for rows other processes still hold, and sends those
+    whose holder died, instead of leaving them to a later tick."""
     report = report if report is not None else TickReport()
-    _prune(service, delivery.platform, now=now, grace=grace, chat_ids=chat_ids, report=report)
+    await service.call(
+        _prune, service, delivery.platform, now=now, grace=grace, chat_ids=chat_ids, report=report
+    )
     after = 0
-    while True:
-        after, leased = _lease(
-            service,
-            delivery.platform,
-            now=now,
-            grace=grace,
-            after=after,
-            chat_ids=chat_ids,
-            report=report,
-        )
-        if after == 0:
-            break
-        await asyncio.gather(
-            *(_send_one(service, delivery, item, now, pacer, report) for item in leased)
-        )
+    tried: set[int] = set()
+    leased_this_pass = False
+    sending: asyncio.Future[Any] | None = None
+    try:
+        while True:
+            after_chunk, leased = await service.call(
+                _lease,
+                service,
+                delivery.platform,
+                now=now,
+                grace=grace,
+                after=after,
+                chat_ids=chat_ids,
+                report=report,
+                skip=tried,
+            )
+            if after_chunk == 0:
+                after = 0
+                if leased_this_pass:
+                    leased_this_pass = False
+                    continue
+                if sending is not None:
+                    await sending
+                    sending = None
+                if claims is not None and not claims.done:
+                    await claims.wait()
+                    continue
+                if wait_for_leases and await _wait_for_held_rows(service, delivery.platform):
+                    continue
+                break
+            after = after_chunk
+            if leased:
+                leased_this_pass = True
+                tried.update(item.id for item in leased)
+            chunk = asyncio.gather(
+                *(_send_one(service, delivery, item, now, pacer, report) for item in leased)
+            )
+            if sending is not None:
+                await sending
+            sending = chunk
+    finally:
+        if sending is not None:
+            await sending
     return report
+
+
+async def _wait_for_held_rows(service: CoachService, platform: str) -> bool:
+    """Sleep until the first lease another process holds runs out; False when none does."""
+    with unit_of_work(service.engine) as db:
+        until = db.execute(
+            select(func.min(outbox.c.claimed_until)).where(
+                *_pending(platform, None), outbox.c.claimed_until > service.clock()
+            )
+        ).scalar()
+    if until is None:
+        return False
+    await asyncio.sleep(min(LEASE, until - service.clock()).total_seconds() + 0.1)
+    return True
 
 
 def _pending(platform: str, chat_ids: Collection[str] | None) -> list[ColumnElement[bool]]:
@@ -451,9 +570,13 @@ def _lease(
     after: int,
     chat_ids: Collection[str] | None,
     report: TickReport,
+    skip: Collection[int] = (),
 ) -> tuple[int, list[_Leased]]:
     """Take the next few pending rows after id `after` for this process; return the last id
-    looked at (0 when there were none) and the rows to deliver."""
+    looked at (0 when there were none) and the rows to deliver. The lease runs from the
+    service's clock now (a tick may send for minutes): LEASE later, another process may take
+    the rows over, so this one sends none of them after that (see `_send_one`)."""
+    leased_at = service.clock()
     query = (
         select(
             outbox.c.id,
@@ -468,7 +591,7 @@ def _lease(
         .where(
             *_pending(platform, chat_ids),
             outbox.c.id > after,
-            or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= now),
+            or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= leased_at),
         )
         .order_by(outbox.c.id)
         .limit(_SEND_CHUNK)
@@ -480,6 +603,8 @@ def _lease(
     with unit_of_work(service.engine) as db:
         for row in db.execute(query).all():
             last = row.id
+            if row.id in skip:
+                continue  # tried once this tick already: a later tick tries again
             replies = _replies(row.id, row.payload)
             asked = question_step_no(replies) if replies else None
             document = row.state or {}
@@ -492,7 +617,8 @@ def _lease(
             ):
                 dropped.append(row.id)
                 continue
-            leased.append(_Leased(row.id, row.chat_id, replies, row.attempts + 1))
+            until = leased_at + LEASE
+            leased.append(_Leased(row.id, row.chat_id, replies, row.attempts + 1, until))
         if dropped:
             db.execute(delete(outbox).where(outbox.c.id.in_(dropped)))
             report.dropped += len(dropped)
@@ -500,7 +626,7 @@ def _lease(
             db.execute(
                 update(outbox)
                 .where(outbox.c.id.in_([item.id for item in leased]))
-                .values(attempts=outbox.c.attempts + 1, claimed_until=now + LEASE)
+                .values(attempts=outbox.c.attempts + 1, claimed_until=leased_at + LEASE)
             )
     return last, leased
 
@@ -537,6 +663,11 @@ async def _send_one(
     report: TickReport,
 ) -> None:
     await pacer.wait(item.chat_id)
+    if service.clock() >= item.leased_until - LEASE_MARGIN:
+        # Waited so long (a 429 pause, a busy budget) that the lease may pass mid-send: leave
+        # the row; once the lease is over, whoever leases it next sends it, and only they do.
+        report.expired += 1
+        return
     try:
         result = await delivery.deliver(item.chat_id, item.replies)
     except Exception as error:  # an adapter should return FAILED; never let one row stop the tick

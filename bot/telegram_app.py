@@ -37,10 +37,11 @@ from telegram.ext import (
 )
 
 from bot.logs import RedactTokens
+from bot.send_budget import SendBudget
 from bot.service import CoachService
 from bot.settings import Settings
 from bot.telegram_chat import JOB_DEFAULTS, ChatLocks, PerChatUpdateProcessor, TelegramCoach
-from bot.telegram_send import DEFAULT_RETRY_DELAYS
+from bot.telegram_send import DEFAULT_RETRY_DELAYS, PLATFORM, SharedRateLimiter
 from conversations.coach import COMMANDS
 
 log = logging.getLogger(__name__)
@@ -113,21 +114,27 @@ def build_application(
     if settings.telegram_bot_token is None:
         raise TelegramSettingsError("TELEGRAM_BOT_TOKEN is not set")
     locks = ChatLocks()
+    # One budget per bot token, in the database every process of this bot shares.
+    budget = SendBudget(service.engine, PLATFORM, settings.nudge_send_rate)
     coach = TelegramCoach(
         service,
         locks=locks,
         retry_delays=retry_delays,
         nudge_tick_seconds=settings.nudge_tick_seconds,
         nudge_grace=timedelta(minutes=settings.nudge_grace_minutes),
-        nudge_send_rate=settings.nudge_send_rate,
+        budget=budget,
+        paid_broadcast=settings.allow_paid_broadcast,
         liveness_file=settings.liveness_file,
+    )
+    limiter = SharedRateLimiter(
+        AIORateLimiter(max_retries=rate_limit_retries), budget, service.call
     )
     application = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_api_base_url)
         .base_file_url(file_url_for(settings.telegram_api_base_url))
-        .rate_limiter(AIORateLimiter(max_retries=rate_limit_retries))
+        .rate_limiter(limiter)
         .concurrent_updates(PerChatUpdateProcessor(locks))
         .connect_timeout(10)
         .read_timeout(15)

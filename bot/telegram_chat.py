@@ -37,6 +37,7 @@ from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, Job, Jo
 from bot.health import TOUCH_EVERY_SECONDS, touch_liveness
 from bot.nudge_tick import run_nudge_tick
 from bot.reports import export_documents, progress_details, progress_photo, warm_up_chart
+from bot.send_budget import SendBudget, SharedPacer
 from bot.service import CoachService
 from bot.telegram_render import input_kind, parse_callback_data, zone_near
 from bot.telegram_send import PLATFORM, Sender, TelegramDelivery
@@ -147,7 +148,8 @@ class TelegramCoach:
         retry_delays: Sequence[float],
         nudge_tick_seconds: float,
         nudge_grace: timedelta,
-        nudge_send_rate: float = 25.0,
+        budget: SendBudget,
+        paid_broadcast: bool = False,
         liveness_file: Path | None = None,
     ) -> None:
         self.service = service
@@ -156,14 +158,17 @@ class TelegramCoach:
         self.retry_delays = tuple(retry_delays)
         self.nudge_tick_seconds = nudge_tick_seconds
         self.nudge_grace = nudge_grace
-        self.nudge_send_rate = nudge_send_rate
+        self.paid_broadcast = paid_broadcast
+        # One pacer for the life of the process, inside the bot's shared budget.
+        self.budget = budget
+        self.pacer: SharedPacer | None = None
         self.stale_text = service.programme.messages.say("stale_button")
         # Each chat's running hold timer: looked up by chat, not by scanning every job by name.
         self._holds: dict[int, Job[Any]] = {}
         self.chart_warm_up: asyncio.Task[None] | None = None
 
     def sender(self, bot: Bot) -> Sender:
-        return Sender(bot, retry_delays=self.retry_delays)
+        return Sender(bot, retry_delays=self.retry_delays, paid_broadcast=self.paid_broadcast)
 
     # --- start-up -------------------------------------------------------------------------------
 
@@ -319,12 +324,15 @@ class TelegramCoach:
     async def nudge_tick(self, context: Context) -> None:
         """The periodic nudge tick: claim what is due, then deliver the outbox."""
         delivery = TelegramDelivery(self.sender(context.bot), self.locks.hold)
+        if self.pacer is None:  # made on the event loop that runs the ticks
+            self.pacer = SharedPacer(self.budget, runner=self.service.call)
         await run_nudge_tick(
             self.service,
             delivery,
             now=self.service.clock(),
             grace=self.nudge_grace,
-            rate_per_second=self.nudge_send_rate,
+            pacer=self.pacer,
+            wait_for_leases=True,
         )
 
     # --- the one path every event takes --------------------------------------------------------

@@ -16,14 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import warnings
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
-from typing import TypeVar
+from datetime import timedelta
+from typing import Any, TypeVar
 
 from telegram import Bot, Message
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
+from telegram._utils.types import JSONDict
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.delivery import DeliveryResult
+from bot.send_budget import SendBudget
 from bot.telegram_render import answered_text, keyboard
 from conversations.replies import Reply
 
@@ -42,9 +48,16 @@ def is_not_modified(error: TelegramError) -> bool:
 class Sender:
     """Sends and edits messages for one bot, retrying what a retry can fix."""
 
-    def __init__(self, bot: Bot, *, retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        paid_broadcast: bool = False,
+    ) -> None:
         self.bot = bot
         self.retry_delays = tuple(retry_delays)
+        self.paid_broadcast = paid_broadcast
 
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run `call`, again after each network error while back-off delays remain."""
@@ -58,11 +71,17 @@ class Sender:
                 await asyncio.sleep(delay)
         return await call()
 
-    async def send_reply(self, chat_id: int, reply: Reply) -> Message:
-        """Send one reply, with its choices as an inline keyboard."""
+    async def send_reply(self, chat_id: int, reply: Reply, *, nudge: bool = False) -> Message:
+        """Send one reply, with its choices as an inline keyboard. A nudge has its budget slot
+        already (and goes as a paid broadcast when the bot opted in)."""
         markup = keyboard(reply)
+        extra: dict[str, Any] = {}
+        if nudge:
+            extra["rate_limit_args"] = NUDGE
+            if self.paid_broadcast:
+                extra["allow_paid_broadcast"] = True
         return await self.retrying(
-            lambda: self.bot.send_message(chat_id, reply.text, reply_markup=markup)
+            lambda: self.bot.send_message(chat_id, reply.text, reply_markup=markup, **extra)
         )
 
     async def mark_answered(self, message: Message, label: str) -> None:
@@ -111,11 +130,85 @@ class TelegramDelivery:
         chat = int(chat_id)
         try:
             async with self.chat_lock(chat):
-                for reply in replies:
-                    await self.sender.send_reply(chat, reply)
+                for index, reply in enumerate(replies):
+                    # The first message has the nudge's slot; the rest count as replies.
+                    await self.sender.send_reply(chat, reply, nudge=index == 0)
         except Forbidden:
             return DeliveryResult.BLOCKED
         except TelegramError as error:  # flood control, network, and the rest: a later tick
             log.warning("A nudge was not delivered (%s)", type(error).__name__)
             return DeliveryResult.FAILED
         return DeliveryResult.SENT
+
+
+# --- the bot's shared send budget ---------------------------------------------------------------
+
+# `rate_limit_args` of a nudge's requests: the nudge pacer has already spent a budget slot on it.
+NUDGE = "nudge"
+# Requests that Telegram counts against the bot's messages per second.
+COUNTED = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "editMessageText",
+        "editMessageReplyMarkup",
+        "editMessageCaption",
+        "editMessageMedia",
+    }
+)
+
+
+class SharedRateLimiter(BaseRateLimiter[int | str]):
+    """PTB's `AIORateLimiter` (per-process pacing, retries after a 429), plus the bot's shared
+    budget (bot/send_budget.py): every reply counts against it, so other processes' nudges
+    leave room for it, and a 429 pauses every process's nudges for its `retry_after`."""
+
+    def __init__(
+        self,
+        inner: BaseRateLimiter[int],
+        budget: SendBudget,
+        run: Callable[..., Awaitable[Any]],
+    ) -> None:
+        self.inner = inner
+        self.budget = budget
+        self.run = run
+
+    async def initialize(self) -> None:
+        await self.inner.initialize()
+
+    async def shutdown(self) -> None:
+        await self.inner.shutdown()
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | str | None,
+    ) -> bool | JSONDict | list[JSONDict]:
+        nudge = rate_limit_args == NUDGE
+        if endpoint in COUNTED and not nudge:
+            self.budget.note_reply()
+
+        async def noting_429(*call_args: Any, **call_kwargs: Any) -> Any:
+            try:
+                return await callback(*call_args, **call_kwargs)
+            except RetryAfter as error:
+                with warnings.catch_warnings():
+                    # PTB 22 warns that `retry_after` becomes a timedelta; both are handled.
+                    warnings.simplefilter("ignore", PTBDeprecationWarning)
+                    seconds = error.retry_after
+                pause = seconds.total_seconds() if isinstance(seconds, timedelta) else seconds
+                try:
+                    await self.run(self.budget.back_off, float(pause))
+                except Exception as failure:  # the pause still holds in this process
+                    log.warning("Could not share a 429 pause (%s)", type(failure).__name__)
+                raise
+
+        inner_args = None if isinstance(rate_limit_args, str) else rate_limit_args
+        return await self.inner.process_request(
+            noting_429, args, kwargs, endpoint, data, inner_args
+        )

@@ -458,6 +458,8 @@ class FakeBotApi:
         self._blocked: set[int] = set()
         self._rate: tuple[int, int] | None = None
         self._sent_times: deque[tuple[float, int | None]] = deque()
+        self._sending_times: list[float] = []  # every send/edit let through (monotonic)
+        self.too_many = 0  # 429 answers given
         self._poll_generation = 0
         self._pollers = 0
 
@@ -903,6 +905,18 @@ class FakeBotApi:
         with self._cond:
             self._faults[method.lower()].append(_Fault("drop", times))
 
+    def most_sends_in_a_second(self) -> int:
+        """The most send/edit calls this server saw in any one-second window (as Telegram
+        would count them for its per-bot limit), 429 answers not included."""
+        with self._cond:
+            times = sorted(self._sending_times)
+        most, first = 0, 0
+        for last, at in enumerate(times):
+            while at - times[first] >= 1.0:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
+
     def enforce_rate(
         self, per_second: int | None = 30, per_chat_per_second: int | None = 1
     ) -> None:
@@ -1096,16 +1110,21 @@ class FakeBotApi:
         """Blocked users and the optional rate limit (caller holds the lock)."""
         if chat_id in self._blocked:
             raise _ApiError(403, BLOCKED)
-        if self._rate is None or method not in _SENDING_METHODS:
+        if method not in _SENDING_METHODS:
             return
         now = time.monotonic()
+        if self._rate is None:
+            self._sending_times.append(now)
+            return
         while self._sent_times and now - self._sent_times[0][0] >= 1.0:
             self._sent_times.popleft()
         per_second, per_chat = self._rate
         in_chat = sum(1 for _, c in self._sent_times if c == chat_id)
         if len(self._sent_times) >= per_second or in_chat >= per_chat:
+            self.too_many += 1
             raise _ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
         self._sent_times.append((now, chat_id))
+        self._sending_times.append(now)
 
     def _check_text(self, text: Any, parse_mode: Any, limit: int, what: str) -> str:
         if not isinstance(text, str):

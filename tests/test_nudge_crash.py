@@ -113,11 +113,11 @@ async def test_killed_in_the_middle_of_sending_no_nudge_is_lost_or_doubled(
 
     delivery = RecordingDelivery(clock=clock)
     # Soon after the restart: the rows that process held are still leased to it.
-    await restart_tick(service, clock, delivery, DUE + timedelta(seconds=40))
+    await restart_tick(service, clock, delivery, DUE + LEASE / 2)
     leased = USERS - len(before_crash) - len(delivery.sent)
     assert leased > 0
-    # Once the lease runs out they go too.
-    await restart_tick(service, clock, delivery, DUE + timedelta(seconds=40) + LEASE)
+    # Once the (short) lease runs out they go too, seconds later.
+    await restart_tick(service, clock, delivery, DUE + LEASE)
     await restart_tick(service, clock, delivery, DUE + timedelta(minutes=30))
 
     everything = before_crash + [d.chat_id for d in delivery.sent]
