@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from bot.nudge_tick import save_and_reschedule
 from bot.store import (
+    StoredUser,
     coachee_from_document,
     find_user,
     forget_user,
@@ -23,9 +24,9 @@ from bot.store import (
     users,
 )
 from conversations.coach import prompt, transition
-from conversations.events import Event, HoldTimeUp, NudgeDue
+from conversations.events import Choose, Event, HoldTimeUp, NudgeDue
 from conversations.flow import Outcome
-from conversations.replies import ForgetUser, RecordSession, Reply
+from conversations.replies import Choice, ForgetUser, RecordSession, Reply
 from conversations.state import Coachee, Step
 from data.programme import Programme
 
@@ -78,24 +79,49 @@ class CoachService:
         with unit_of_work(self.engine) as session:
             now = self.clock()
             user = get_or_create_user(session, platform, chat_id, now=now)
-            coachee = load_coachee(session, user)
-            if update_id is not None:
-                if user.last_update_id is not None and update_id <= user.last_update_id:
-                    waiting = prompt(coachee, now=now, programme=self.programme)
-                    return Outcome(coachee, (waiting,) if waiting else ())
-                user.last_update_id = update_id
-            outcome = transition(coachee, event, now=now, programme=self.programme)
-            if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
-                forget_user(session, user.id)
-                return outcome
-            if not isinstance(event, NudgeDue | HoldTimeUp):
-                user.active = True  # they wrote to us, so they have not blocked the bot
-                user.last_seen_at = now
-            save_and_reschedule(session, user, outcome.state, now=now)
-            for effect in outcome.effects:
-                if isinstance(effect, RecordSession):
-                    record_session(session, user.id, effect.record)
+            return self._apply(session, user, event, now, update_id)
+
+    def press(
+        self, platform: str, chat_id: str, choice_id: str, step_no: int | None
+    ) -> tuple[Choice, Outcome] | None:
+        """A pressed button, checked against the question waiting in the database and, when
+        it is one of that question's choices, handled as `Choose`, in the same transaction.
+        None (and nothing changed) for a stale, replayed or unknown button."""
+        with unit_of_work(self.engine) as session:
+            now = self.clock()
+            user = find_user(session, platform, chat_id, lock=True)
+            if user is None:
+                return None
+            waiting = prompt(user.coachee, now=now, programme=self.programme)
+            if waiting is None or (step_no is not None and step_no != waiting.step_no):
+                return None
+            choice = next((c for c in waiting.choices if c.id == choice_id), None)
+            if choice is None:
+                return None
+            event = Choose(choice.id, waiting.step_no)
+            return choice, self._apply(session, user, event, now, None)
+
+    def _apply(
+        self, db: Connection, user: StoredUser, event: Event, now: datetime, update_id: int | None
+    ) -> Outcome:
+        coachee = load_coachee(db, user)
+        if update_id is not None:
+            if user.last_update_id is not None and update_id <= user.last_update_id:
+                waiting = prompt(coachee, now=now, programme=self.programme)
+                return Outcome(coachee, (waiting,) if waiting else ())
+            user.last_update_id = update_id
+        outcome = transition(coachee, event, now=now, programme=self.programme)
+        if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
+            forget_user(db, user.id)
             return outcome
+        if not isinstance(event, NudgeDue | HoldTimeUp):
+            user.active = True  # they wrote to us, so they have not blocked the bot
+            user.last_seen_at = now
+        save_and_reschedule(db, user, outcome.state, now=now)
+        for effect in outcome.effects:
+            if isinstance(effect, RecordSession):
+                record_session(db, user.id, effect.record)
+        return outcome
 
     def mark_inactive(self, platform: str, chat_id: str) -> None:
         """The user blocked the bot: no more nudges until they write to us again."""

@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Connection,
     CursorResult,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Select,
     Table,
     UniqueConstraint,
+    bindparam,
     delete,
     event,
     insert,
@@ -278,13 +280,42 @@ def select_users() -> Select[Any]:
     return select(*_USER_COLUMNS)
 
 
+# The two statements of every update, written out once: building a Core statement on every
+# call (and its cache key) cost more than SQLite running it. Typed, so results and parameters
+# go through the same conversions (JSON, aware datetimes) as the Core statements elsewhere.
+_SELECT_USER = (
+    "SELECT id, platform, chat_id, created_at, last_seen_at, last_update_id, active, "
+    "next_nudge_at, version, state FROM users WHERE platform = :platform AND chat_id = :chat_id"
+)
+_FIND_USER = {
+    False: text(_SELECT_USER).columns(*_USER_COLUMNS),
+    True: text(_SELECT_USER + " FOR UPDATE").columns(*_USER_COLUMNS),
+}
+_SAVE_USER = text(
+    "UPDATE users SET active = :active, last_seen_at = :last_seen_at, "
+    "last_update_id = :last_update_id, next_nudge_at = :next_nudge_at, version = :new_version, "
+    "state = :state, step = :step, onboarded = :onboarded, stage = :stage "
+    "WHERE id = :id AND version = :version"
+).bindparams(
+    bindparam("last_seen_at", type_=AwareDateTime()),
+    bindparam("next_nudge_at", type_=AwareDateTime()),
+    bindparam("state", type_=JSON()),
+    bindparam("active", type_=Boolean()),
+    bindparam("onboarded", type_=Boolean()),
+)
+
+
+def _dialect(db: Connection | Session) -> str:
+    return db.get_bind().dialect.name if isinstance(db, Session) else db.dialect.name
+
+
 def find_user(
     db: Connection | Session, platform: str, chat_id: str, *, lock: bool = False
 ) -> StoredUser | None:
-    query = select_users().where(users.c.platform == platform, users.c.chat_id == chat_id)
-    if lock:
-        query = query.with_for_update()
-    row = db.execute(query).first()
+    """The user's row, or None. With `lock`, locked until the transaction ends (SQLite has
+    the whole database's write lock already: BEGIN IMMEDIATE)."""
+    query = _FIND_USER[lock and _dialect(db) != "sqlite"]
+    row = db.execute(query, {"platform": platform, "chat_id": chat_id}).first()
     return None if row is None else user_from_row(row)
 
 
@@ -319,7 +350,7 @@ def get_or_create_user(
     user = find_user(db, platform, chat_id, lock=True)
     if user is not None:
         return user
-    dialect = db.get_bind().dialect.name if isinstance(db, Session) else db.dialect.name
+    dialect = _dialect(db)
     insert_row = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(users).values(
         **_new_user_values(platform, chat_id, now)
     )
@@ -346,17 +377,18 @@ def save_user(db: Connection | Session, user: StoredUser) -> None:
     """Write the user's row back in one UPDATE: the document, its query columns and the plain
     columns. The row must still be at the version it was read at (else `StaleUser`)."""
     result = db.execute(
-        update(users)
-        .where(users.c.id == user.id, users.c.version == user.version)
-        .values(
-            active=user.active,
-            last_seen_at=user.last_seen_at,
-            last_update_id=user.last_update_id,
-            next_nudge_at=user.next_nudge_at,
-            version=user.version + 1,
-            state=document_of(user.coachee),
+        _SAVE_USER,
+        {
+            "id": user.id,
+            "version": user.version,
+            "new_version": user.version + 1,
+            "active": user.active,
+            "last_seen_at": user.last_seen_at,
+            "last_update_id": user.last_update_id,
+            "next_nudge_at": user.next_nudge_at,
+            "state": document_of(user.coachee),
             **_query_columns(user.coachee),
-        )
+        },
     )
     if cast("CursorResult[Any]", result).rowcount != 1:
         raise StaleUser(f"user id {user.id} changed since it was read")

@@ -29,7 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from telegram import Bot, BotCommand, CallbackQuery, Message, Update
+from telegram import Bot, BotCommand, Message, Update
 from telegram.constants import ChatAction
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, Job, JobQueue
@@ -42,7 +42,6 @@ from bot.service import CoachService
 from bot.telegram_render import input_kind, parse_callback_data, zone_near
 from bot.telegram_send import PLATFORM, Sender, TelegramDelivery
 from conversations.events import (
-    Choose,
     Command,
     Event,
     HoldTimeUp,
@@ -53,7 +52,6 @@ from conversations.events import (
 from conversations.flow import Outcome
 from conversations.replies import (
     CancelHoldTimer,
-    Choice,
     ExportData,
     ForgetUser,
     Reply,
@@ -259,12 +257,20 @@ class TelegramCoach:
         if query is None or chat_id is None:
             return
         sender = self.sender(context.bot)
-        choice, step_no = await self._pressed_choice(query, chat_id)
-        if choice is None:
+        pressed = parse_callback_data(query.data)
+        if pressed is None:
+            log.info("A button with callback data that is not ours was pressed")
             await sender.optional(query.answer(self.stale_text), "answerCallbackQuery")
             return
-        await sender.optional(query.answer(), "answerCallbackQuery")  # stop the spinner at once
-        outcome = await self._handle(chat_id, Choose(choice.id, step_no))
+        # Checked against the waiting question and handled in one transaction.
+        handled = await self.service.call(
+            self.service.press, PLATFORM, str(chat_id), pressed.choice_id, pressed.step_no
+        )
+        if handled is None:
+            await sender.optional(query.answer(self.stale_text), "answerCallbackQuery")
+            return
+        choice, outcome = handled
+        await sender.optional(query.answer(), "answerCallbackQuery")  # stop the spinner
         try:
             if isinstance(query.message, Message):
                 await sender.mark_answered(query.message, choice.label)
@@ -272,20 +278,6 @@ class TelegramCoach:
             await self._blocked(context, chat_id)
             return
         await self.carry_out(context, chat_id, outcome)
-
-    async def _pressed_choice(
-        self, query: CallbackQuery, chat_id: int
-    ) -> tuple[Choice | None, int | None]:
-        """The choice a button names, if it belongs to the question waiting in the database."""
-        pressed = parse_callback_data(query.data)
-        if pressed is None:
-            log.info("A button with callback data that is not ours was pressed")
-            return None, None
-        waiting = await self.service.call(self.service.waiting_question, PLATFORM, str(chat_id))
-        if waiting is None or (pressed.step_no is not None and pressed.step_no != waiting.step_no):
-            return None, None
-        choice = next((c for c in waiting.choices if c.id == pressed.choice_id), None)
-        return choice, waiting.step_no
 
     async def on_error(self, update: object, context: Context) -> None:
         """Log a failed update or job without user data: the error's type, and where it was."""
