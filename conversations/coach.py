@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from conversations import guided_session, nudging, onboarding, settings_menu
+from conversations import guided_session, nudging, onboarding, safety, session_entry, settings_menu
 from conversations.events import (
     Choose,
     Command,
@@ -48,13 +48,13 @@ def transition(state: Coachee, event: Event, *, now: datetime, programme: Progra
                 return guided_session.end_hold(state, ctx, early=False)
             return Outcome(state)
         case Unsupported():
-            return _reask_or(state, ctx, ctx.say("unsupported_input"))
+            return reask_or(state, ctx, ctx.say("unsupported_input"))
         case NudgeDue(week_summary=summary):
             return nudging.on_nudge_due(state, ctx, summary)
         case SharedZone(zone=zone):
             if state.flow.step is Step.ASK_ZONE:
                 return onboarding.set_zone(state, zone, ctx)
-            return _reask_or(state, ctx, ctx.say("location_not_needed"))
+            return reask_or(state, ctx, ctx.say("location_not_needed"))
 
 
 def prompt(state: Coachee, *, now: datetime, programme: Programme) -> Reply | None:
@@ -83,7 +83,8 @@ def _question(state: Coachee, ctx: Ctx) -> Question | None:
     return spec.question(state, ctx) if spec else None
 
 
-def _reask_or(state: Coachee, ctx: Ctx, lead: str) -> Outcome:
+def reask_or(state: Coachee, ctx: Ctx, lead: str) -> Outcome:
+    """Say `lead`, then the waiting question again (or, before the first hello, how to begin)."""
     if state.flow.step is Step.NEW:
         return say_only(state, lead, ctx.say("need_onboarding"))
     return again(state, ctx, lead)
@@ -109,7 +110,10 @@ def _text(state: Coachee, text: str, ctx: Ctx) -> Outcome:
     spec = _spec(state)
     question = _question(state, ctx)
     if spec is None or question is None:
-        return _reask_or(state, ctx, ctx.say("bad_choice", options="-"))
+        return reask_or(state, ctx, ctx.say("bad_choice", options="-"))
+    if not question.choices and spec.on_text is None:
+        # Nothing to choose from (a day of rest): typing anything gets the same answer again.
+        return again(state, ctx)
     wanted = stripped.casefold()
     for choice in question.choices:
         if choice.label.casefold() == wanted or choice.id.casefold() == wanted:
@@ -127,10 +131,10 @@ def _text(state: Coachee, text: str, ctx: Ctx) -> Outcome:
 
 def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
     if name not in COMMANDS:
-        return _reask_or(state, ctx, ctx.say("unknown_command"))
+        return reask_or(state, ctx, ctx.say("unknown_command"))
     if name == "help":
-        return _reask_or(state, ctx, ctx.say("help"))
-    anytime = ("start", "export", "forget")
+        return reask_or(state, ctx, ctx.say("help"))
+    anytime = ("start", "export", "forget", "cleared")
     if state.flow.step is Step.NEW or (
         name not in anytime and not state.profile.onboarded and state.flow.step in ONBOARDING_STEPS
     ):
@@ -144,9 +148,11 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
             return again(state, ctx)
         case "session":
             return start_session(state, ctx)
+        case "cleared":
+            return safety.start_clearing(state, ctx)
         case "stop":
             if not in_session(state):
-                return _reask_or(state, ctx, ctx.say("no_session"))
+                return reask_or(state, ctx, ctx.say("no_session"))
             return guided_session.stop(state, ctx)
         case "progress":
             return again(state, ctx, progress_text(state, ctx)).doing(ShowProgress())
@@ -159,7 +165,7 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
         case "resume":
             return _resume(state, ctx)
         case "export":
-            return _reask_or(state, ctx, ctx.say("export")).doing(ExportData())
+            return reask_or(state, ctx, ctx.say("export")).doing(ExportData())
         case "forget":
             if in_session(state):
                 return again(state, ctx, ctx.say("finish_session_first"))
@@ -167,21 +173,9 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
     raise AssertionError(name)
 
 
-def start_session(state: Coachee, ctx: Ctx, *, short: bool = False) -> Outcome:
-    """/session: resume one in progress, or check safety, then offer today's session."""
-    if in_session(state):
-        return guided_session.resume(state, ctx)
-    if state.position.safety_paused:
-        return ask(state, Step.SAFETY_PAUSED, ctx, in_settings=False, session=None)
-    if state.flow.step is Step.SCREEN_BLOCKED:
-        return again(state, ctx)
-    screen_age = (
-        ctx.now - state.profile.screened_at if state.profile.screened_at else timedelta.max
-    )
-    rescreen_after = timedelta(days=ctx.programme.safety.rescreen_after_days)
-    if state.position.screen_due or screen_age > rescreen_after:
-        return onboarding.rescreen(state, ctx, ctx.say("rescreen"))
-    return guided_session.offer_session(state, ctx, short=short)
+def start_session(state: Coachee, ctx: Ctx) -> Outcome:
+    """/session, and every other way in: the one entry point's rules (session_entry)."""
+    return session_entry.enter(state, ctx)
 
 
 def _pause(state: Coachee, argument: str, ctx: Ctx) -> Outcome:
@@ -189,21 +183,21 @@ def _pause(state: Coachee, argument: str, ctx: Ctx) -> Outcome:
     if argument:
         parsed = parse_whole_number(argument.split()[0], 1, MAX_PAUSE_DAYS)
         if parsed is None:
-            return _reask_or(state, ctx, ctx.say("bad_pause_days", most=MAX_PAUSE_DAYS))
+            return reask_or(state, ctx, ctx.say("bad_pause_days", most=MAX_PAUSE_DAYS))
         days = parsed
     until = ctx.today(state) + timedelta(days=days - 1)
     activity = state.activity.model_copy(update={"paused_until": until})
     paused = state.model_copy(update={"activity": activity})
-    return _reask_or(paused, ctx, ctx.say("paused", days=days, until=until.strftime("%a %d %b")))
+    return reask_or(paused, ctx, ctx.say("paused", days=days, until=until.strftime("%a %d %b")))
 
 
 def _resume(state: Coachee, ctx: Ctx) -> Outcome:
     if state.position.safety_paused:
-        return ask(state, Step.SAFETY_PAUSED, ctx, in_settings=False, session=None)
+        return safety.settle(state, ctx)
     if state.activity.paused_until is None:
-        return _reask_or(state, ctx, ctx.say("not_paused"))
+        return reask_or(state, ctx, ctx.say("not_paused"))
     activity = state.activity.model_copy(update={"paused_until": None})
-    return _reask_or(state.model_copy(update={"activity": activity}), ctx, ctx.say("resumed"))
+    return reask_or(state.model_copy(update={"activity": activity}), ctx, ctx.say("resumed"))
 
 
 # --- idle, safety pause, progress ---------------------------------------------------------------
@@ -214,21 +208,24 @@ def to_idle(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:
 
 
 def _idle(state: Coachee, ctx: Ctx) -> Question:
-    return Question(ctx.say("idle"), (ctx.choice("start_session"),))
+    # On hold or on a day of rest, idle offers no session (and says when one can start).
+    waiting = safety.waiting_question(state, ctx)
+    return waiting or Question(ctx.say("idle"), (ctx.choice("start_session"),))
 
 
 def _on_idle(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    if choice == "cleared":
+        return safety.start_clearing(state, ctx)
     return start_session(state, ctx)
 
 
 def _safety_paused(state: Coachee, ctx: Ctx) -> Question:
-    return Question(ctx.say("safety_paused"), (ctx.choice("cleared"),))
+    waiting = safety.waiting_question(state, ctx)
+    return waiting or Question(ctx.say("paused_waiting"), (ctx.choice("cleared"),))
 
 
 def _on_safety_paused(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
-    position = state.position.model_copy(update={"safety_paused": False, "safety_stops": ()})
-    cleared = state.model_copy(update={"position": position})
-    return onboarding.rescreen(cleared, ctx, ctx.say("screen_cleared"))
+    return safety.start_clearing(state, ctx)
 
 
 def _forget_confirm(state: Coachee, ctx: Ctx) -> Question:
@@ -272,7 +269,9 @@ def progress_text(state: Coachee, ctx: Ctx) -> str:
 SPECS.update(
     {
         Step.IDLE: StepSpec(_idle, _on_idle),
-        Step.SAFETY_PAUSED: StepSpec(_safety_paused, _on_safety_paused),
+        Step.SAFETY_PAUSED: StepSpec(
+            _safety_paused, _on_safety_paused, onboarding.on_blocked_text
+        ),
         Step.FORGET_CONFIRM: StepSpec(_forget_confirm, _on_forget_confirm),
     }
 )
@@ -280,3 +279,4 @@ SPECS.update(nudging.SPECS)
 SPECS.update(onboarding.SPECS)
 SPECS.update(guided_session.SPECS)
 SPECS.update(settings_menu.SPECS)
+SPECS.update(safety.SPECS)

@@ -165,7 +165,8 @@ def test_every_checkin_is_used() -> None:
 def test_safety_screen_has_both_tiers() -> None:
     safety = _raw("safety.yaml")
     assert len(safety["urgent"]) == 3
-    assert len(safety["clinician"]) == 7
+    assert len(safety["clinician"]) == 8
+    assert "osteoporosis" in " ".join(flag["text"] for flag in safety["clinician"])
     ids = [flag["id"] for flag in safety["urgent"] + safety["clinician"]]
     assert len(ids) == len(set(ids))
     for flag in safety["urgent"] + safety["clinician"]:
