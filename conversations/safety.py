@@ -45,7 +45,10 @@ def rest_today(state: Coachee, ctx: Ctx) -> bool:
     rest_day = state.position.rest_day
     if rest_day is not None and today <= rest_day:
         return True
-    # A safety stop recorded today locks the day even if nothing else marked it.
+    # The day of a flag or a stop, also as the zone the user has now counts it.
+    flagged_at = state.position.flagged_at
+    if flagged_at is not None and _local_date(state, flagged_at) >= today:
+        return True
     return any(_local_date(state, stop) == today for stop in state.position.safety_stops)
 
 
@@ -111,7 +114,7 @@ def flag(state: Coachee, ctx: Ctx, tier: str) -> Outcome:
     """A red flag answered yes: the advice, no training today, and no button to clear it."""
     safety = ctx.programme.safety
     advice = safety.urgent_advice if tier == URGENT else safety.clinician_advice
-    flagged = _position(state, flag=tier, rest_day=ctx.today(state))
+    flagged = _position(state, flag=tier, flagged_at=ctx.now, rest_day=ctx.today(state))
     return settle(flagged, ctx, advice)
 
 

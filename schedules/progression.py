@@ -70,6 +70,7 @@ class Position(BaseModel):
     # Safety (conversations/safety.py): a red-flag tier answered yes, until the user is cleared;
     # the local day with no training (a safety stop, a flag); when they were last cleared.
     flag: str | None = None
+    flagged_at: datetime | None = None
     rest_day: date | None = None
     cleared_on: date | None = None
     worse_in_row: int = 0
