@@ -84,7 +84,8 @@ def waiting_question(state: Coachee, ctx: Ctx) -> Question | None:
         return Question(ctx.say(key), (ctx.choice("cleared"),))
     if rest_today(state, ctx):
         tomorrow = ctx.today(state) + timedelta(days=1)
-        return Question(ctx.say("rest_today", day=tomorrow.strftime("%A")))
+        key = "rest_today_check" if state.position.morning_check_due else "rest_today"
+        return Question(ctx.say(key, day=tomorrow.strftime("%A")))
     return None
 
 

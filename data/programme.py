@@ -210,6 +210,7 @@ MESSAGE_KEYS: tuple[str, ...] = (
     "bone_health_yes",
     "bone_health_no",
     "rest_today",
+    "rest_today_check",
     "stop_strong",
     "stop_spreading",
     "after_check_strong",

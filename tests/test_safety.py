@@ -213,6 +213,7 @@ def test_no_second_session_on_the_local_day_of_a_safety_stop(via: str) -> None:
     prompt = player.replies[-1]
     assert not prompt.choices  # the prompt after a stop offers no session
     assert "tomorrow (Thursday)" in prompt.text  # and says when
+    assert "ask first how your back feels" in prompt.text
     try_every_way_in(player)
     local(player, 2, 23, 59)
     player.enter(via)
@@ -487,6 +488,7 @@ def test_pain_of_eight_at_onboarding_advises_a_clinician_and_offers_no_session_t
     assert "checked by a doctor or physio" in said
     assert "won't offer a session today" in said
     assert not player.last_labels
+    assert "ask first how your back feels" not in player.last_text  # nothing to ask about
     try_every_way_in(player)
     local(player, 1, 0, 1)
     player.command("session")
