@@ -48,13 +48,13 @@ def transition(state: Coachee, event: Event, *, now: datetime, programme: Progra
                 return guided_session.end_hold(state, ctx, early=False)
             return Outcome(state)
         case Unsupported():
-            return reask_or(state, ctx, ctx.say("unsupported_input"))
+            return _reask_or(state, ctx, ctx.say("unsupported_input"))
         case NudgeDue(week_summary=summary):
             return nudging.on_nudge_due(state, ctx, summary)
         case SharedZone(zone=zone):
             if state.flow.step is Step.ASK_ZONE:
                 return onboarding.set_zone(state, zone, ctx)
-            return reask_or(state, ctx, ctx.say("location_not_needed"))
+            return _reask_or(state, ctx, ctx.say("location_not_needed"))
 
 
 def prompt(state: Coachee, *, now: datetime, programme: Programme) -> Reply | None:
@@ -83,8 +83,7 @@ def _question(state: Coachee, ctx: Ctx) -> Question | None:
     return spec.question(state, ctx) if spec else None
 
 
-def reask_or(state: Coachee, ctx: Ctx, lead: str) -> Outcome:
-    """Say `lead`, then the waiting question again (or, before the first hello, how to begin)."""
+def _reask_or(state: Coachee, ctx: Ctx, lead: str) -> Outcome:
     if state.flow.step is Step.NEW:
         return say_only(state, lead, ctx.say("need_onboarding"))
     return again(state, ctx, lead)
@@ -110,7 +109,7 @@ def _text(state: Coachee, text: str, ctx: Ctx) -> Outcome:
     spec = _spec(state)
     question = _question(state, ctx)
     if spec is None or question is None:
-        return reask_or(state, ctx, ctx.say("bad_choice", options="-"))
+        return _reask_or(state, ctx, ctx.say("bad_choice", options="-"))
     if not question.choices and spec.on_text is None:
         # Nothing to choose from (a day of rest): typing anything gets the same answer again.
         return again(state, ctx)
@@ -131,9 +130,9 @@ def _text(state: Coachee, text: str, ctx: Ctx) -> Outcome:
 
 def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
     if name not in COMMANDS:
-        return reask_or(state, ctx, ctx.say("unknown_command"))
+        return _reask_or(state, ctx, ctx.say("unknown_command"))
     if name == "help":
-        return reask_or(state, ctx, ctx.say("help"))
+        return _reask_or(state, ctx, ctx.say("help"))
     anytime = ("start", "export", "forget", "cleared")
     if state.flow.step is Step.NEW or (
         name not in anytime and not state.profile.onboarded and state.flow.step in ONBOARDING_STEPS
@@ -152,7 +151,7 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
             return safety.start_clearing(state, ctx)
         case "stop":
             if not in_session(state):
-                return reask_or(state, ctx, ctx.say("no_session"))
+                return _reask_or(state, ctx, ctx.say("no_session"))
             return guided_session.stop(state, ctx)
         case "progress":
             return again(state, ctx, progress_text(state, ctx)).doing(ShowProgress())
@@ -165,7 +164,7 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
         case "resume":
             return _resume(state, ctx)
         case "export":
-            return reask_or(state, ctx, ctx.say("export")).doing(ExportData())
+            return _reask_or(state, ctx, ctx.say("export")).doing(ExportData())
         case "forget":
             if in_session(state):
                 return again(state, ctx, ctx.say("finish_session_first"))
@@ -183,21 +182,21 @@ def _pause(state: Coachee, argument: str, ctx: Ctx) -> Outcome:
     if argument:
         parsed = parse_whole_number(argument.split()[0], 1, MAX_PAUSE_DAYS)
         if parsed is None:
-            return reask_or(state, ctx, ctx.say("bad_pause_days", most=MAX_PAUSE_DAYS))
+            return _reask_or(state, ctx, ctx.say("bad_pause_days", most=MAX_PAUSE_DAYS))
         days = parsed
     until = ctx.today(state) + timedelta(days=days - 1)
     activity = state.activity.model_copy(update={"paused_until": until})
     paused = state.model_copy(update={"activity": activity})
-    return reask_or(paused, ctx, ctx.say("paused", days=days, until=until.strftime("%a %d %b")))
+    return _reask_or(paused, ctx, ctx.say("paused", days=days, until=until.strftime("%a %d %b")))
 
 
 def _resume(state: Coachee, ctx: Ctx) -> Outcome:
     if state.position.safety_paused:
         return safety.settle(state, ctx)
     if state.activity.paused_until is None:
-        return reask_or(state, ctx, ctx.say("not_paused"))
+        return _reask_or(state, ctx, ctx.say("not_paused"))
     activity = state.activity.model_copy(update={"paused_until": None})
-    return reask_or(state.model_copy(update={"activity": activity}), ctx, ctx.say("resumed"))
+    return _reask_or(state.model_copy(update={"activity": activity}), ctx, ctx.say("resumed"))
 
 
 # --- idle, safety pause, progress ---------------------------------------------------------------

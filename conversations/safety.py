@@ -122,10 +122,8 @@ def flag(state: Coachee, ctx: Ctx, tier: str) -> Outcome:
 def start_clearing(state: Coachee, ctx: Ctx) -> Outcome:
     """ "I've been seen and cleared" (button or /cleared): from the day after the flag, the whole
     screen again, both tiers."""
-    from conversations.coach import reask_or
-
     if not on_hold(state):
-        return reask_or(state, ctx, ctx.say("nothing_to_clear"))
+        return again(state, ctx, ctx.say("nothing_to_clear"))
     if rest_today(state, ctx):
         return settle(state, ctx, ctx.say("clear_from_tomorrow"))
     return ask(
@@ -313,10 +311,6 @@ def shape_plan(state: Coachee, ctx: Ctx, plan: Plan) -> Plan:
                 swapped.append((stand_in.id, stand_in.dose.clamp(count)))
         plan = tuple(swapped)
     return plan
-
-
-def _on_hold_text(state: Coachee, text: str, ctx: Ctx) -> Outcome:
-    return again(state, ctx)
 
 
 SPECS: dict[Step, StepSpec] = {
