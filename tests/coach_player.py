@@ -153,9 +153,28 @@ class CoachPlayer:
     def to_first_feel(self) -> None:
         """Start a session and hold through the first set, up to "How did that feel?"."""
         self.begin_session()
+        self.to_feel()
+
+    def to_feel(self) -> None:
+        """In a session: hold through the current set, up to "How did that feel?"."""
         while self.step is not Step.ASK_FEEL:
             self.tap("Start")
             self.time_up()
+
+    def report_pain(self, score: str, kind: str | None = None) -> Outcome:
+        """In a session: through the current set, then "Pain", its score and (if asked) kind."""
+        self.to_feel()
+        self.tap("Pain")
+        outcome = self.tap(score)
+        return self.tap(kind) if kind is not None else outcome
+
+    def run_session_with_pain(
+        self, score: str, kind: str, *, morning: str = "About the same"
+    ) -> Outcome:
+        """A whole session with pain (not a stop) on the first set, steady and good form after."""
+        self.begin_session(morning=morning)
+        self.report_pain(score, kind)
+        return self.play_out({Step.ASK_FEEL: "Steady", Step.ASK_CHECKIN: "Yes"}, by_timer=True)
 
     def play_out(self, answers: dict[Step, str], *, by_timer: bool = False) -> Outcome:
         """Answer every question by its step until the session ends (holds end by Done)."""

@@ -87,13 +87,7 @@ def flag_at_rescreen(player: CoachPlayer, tier: str) -> None:
 
 def pain_stop(player: CoachPlayer, score: str, kind: str | None = None) -> None:
     """In a session already started: report pain on the first set."""
-    while player.step is not Step.ASK_FEEL:
-        player.tap("Start")
-        player.time_up()
-    player.tap("Pain")
-    player.tap(score)
-    if kind is not None:
-        player.tap(kind)
+    player.report_pain(score, kind)
 
 
 def no_good_to_have_you_back(player: CoachPlayer) -> None:
@@ -289,25 +283,7 @@ def test_sharp_pain_of_five_or_less_stops_without_a_screen() -> None:
 
 
 def _with_dull_pain(player: CoachPlayer) -> None:
-    player.command("session")
-    player.to_intro()
-    player.tap("Let's go")
-    pained = False
-    while player.step is not Step.IDLE:
-        step = player.step
-        if step is Step.HOLD_READY:
-            player.tap("Start")
-        elif step is Step.HOLDING:
-            player.time_up()
-        elif step is Step.ASK_FEEL:
-            player.tap("Steady" if pained else "Pain")
-        elif step is Step.ASK_PAIN_SCORE:
-            player.tap("4")
-        elif step is Step.ASK_PAIN_KIND:
-            player.tap("Dull ache")
-            pained = True
-        elif step is Step.ASK_CHECKIN:
-            player.tap("Yes")
+    player.run_session_with_pain("4", "Dull ache")
 
 
 @pytest.mark.parametrize("via", ENTRIES)

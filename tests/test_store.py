@@ -183,3 +183,29 @@ def test_two_first_messages_at_once_make_one_user(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         chats = sorted(u.chat_id for u in session.exec(select(User)).all())
     assert chats == ["new-0", "new-1"]
+
+
+def test_the_safety_state_round_trips_without_new_columns(engine: Engine) -> None:
+    """A flag, its day, the gentle week, the worse count and the swaps live in the position's
+    JSON; the waiting screen's reason in the flow's."""
+    player = CoachPlayer(now=CLOCK)
+    player.onboard()
+    position = player.state.position.model_copy(
+        update={
+            "flag": "clinician",
+            "flagged_at": CLOCK,
+            "rest_day": CLOCK.date(),
+            "cleared_on": CLOCK.date() - timedelta(days=40),
+            "worse_in_row": 2,
+            "gentle_until": CLOCK.date() + timedelta(days=6),
+            "neutral_spine": True,
+        }
+    )
+    flow = player.state.flow.model_copy(update={"screen_reason": "stop_spreading"})
+    coachee = player.state.model_copy(update={"position": position, "flow": flow})
+    with unit_of_work(engine) as session:
+        user = create_user(session, "test", "safety", now=CLOCK)
+        save_coachee(session, user, coachee, now=CLOCK)
+    with unit_of_work(engine) as session:
+        found = session.exec(select(User).where(User.chat_id == "safety")).one()
+        assert load_coachee(session, found) == coachee
