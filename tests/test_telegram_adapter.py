@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from datetime import time as clock_time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from bot.delivery import DeliveryResult
 from bot.health import MAX_AGE_SECONDS, is_alive
 from bot.service import CoachService, system_clock
 from bot.settings import Settings
-from bot.store import find_user, make_engine, unit_of_work
+from bot.store import UserSettings, find_user, make_engine, unit_of_work
 from bot.telegram_app import (
     ALLOWED_UPDATES,
     TelegramSettingsError,
@@ -779,6 +780,12 @@ async def test_a_due_nudge_goes_out_through_the_tick(
             assert row is not None
             row.next_nudge_at = coach.service.clock() - timedelta(minutes=1)
             session.add(row)
+            # The service runs on the real clock: without quiet hours the nudge is due at any
+            # hour this test runs (22:00 to 07:00 UTC would hold it back).
+            settings = session.get(UserSettings, row.id)
+            assert settings is not None
+            settings.quiet_start = settings.quiet_end = clock_time(0, 0)
+            session.add(settings)
         assert coach.app.job_queue is not None
         (tick,) = coach.app.job_queue.get_jobs_by_name("nudge-tick")
         user.since = fake.mark(CHAT)
