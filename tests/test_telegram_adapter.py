@@ -27,7 +27,7 @@ from bot.delivery import DeliveryResult
 from bot.health import MAX_AGE_SECONDS, is_alive
 from bot.service import CoachService, system_clock
 from bot.settings import Settings
-from bot.store import UserSettings, find_user, make_engine, unit_of_work
+from bot.store import find_user, make_engine, save_user, unit_of_work
 from bot.telegram_app import (
     ALLOWED_UPDATES,
     TelegramSettingsError,
@@ -779,13 +779,13 @@ async def test_a_due_nudge_goes_out_through_the_tick(
             row = find_user(session, "telegram", str(CHAT))
             assert row is not None
             row.next_nudge_at = coach.service.clock() - timedelta(minutes=1)
-            session.add(row)
             # The service runs on the real clock: without quiet hours the nudge is due at any
             # hour this test runs (22:00 to 07:00 UTC would hold it back).
-            settings = session.get(UserSettings, row.id)
-            assert settings is not None
-            settings.quiet_start = settings.quiet_end = clock_time(0, 0)
-            session.add(settings)
+            quiet = {"quiet_start": clock_time(0, 0), "quiet_end": clock_time(0, 0)}
+            row.coachee = row.coachee.model_copy(
+                update={"profile": row.coachee.profile.model_copy(update=quiet)}
+            )
+            save_user(session, row)
         assert coach.app.job_queue is not None
         (tick,) = coach.app.job_queue.get_jobs_by_name("nudge-tick")
         user.since = fake.mark(CHAT)
