@@ -185,8 +185,8 @@ _safety_picks = st.one_of(
     # may be pain (score, kind): mild and dull, or a safety stop.
     *[
         st.tuples(
-            st.integers(20, 150),
-            st.sampled_from(["better", "same", "worse"]),
+            st.integers(20, 200),
+            st.sampled_from(["better", "same", "worse", "worse"]),
             st.sampled_from(
                 [None, None, None, ("p4", "dull"), ("p4", "dull"), ("p3", "dull")]
                 + [("p3", "sharp"), ("p7", None), ("p2", "spreading")]
