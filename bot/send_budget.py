@@ -75,6 +75,8 @@ class SendBudget:
         self.clock = clock
         self._replies = 0
         self._lock = threading.Lock()
+        # Set by a 429 this process saw: slots it claimed before then must not be used.
+        self.paused_until = 0.0
 
     def note_reply(self) -> None:
         """A reply (or edit) went out; the next claim counts it against the budget."""
@@ -99,6 +101,7 @@ class SendBudget:
     def back_off(self, seconds: float) -> None:
         """Telegram said 429 with `retry_after`: no process sends before it has passed."""
         until = self.clock() + seconds
+        self.paused_until = max(self.paused_until, until)
         with self.engine.begin() as db:
             self._ensure(db)
             db.execute(
@@ -185,7 +188,7 @@ class SharedPacer:
                 await self._claiming
                 continue
             slot = self._slots.popleft()
-            if slot >= self.budget.clock() - LATE:
+            if slot >= max(self.budget.clock() - LATE, self.budget.paused_until):
                 return slot
 
     async def wait(self, chat_id: str) -> float:

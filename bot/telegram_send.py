@@ -189,11 +189,13 @@ class SharedRateLimiter(BaseRateLimiter[int | str]):
         data: dict[str, Any],
         rate_limit_args: int | str | None,
     ) -> bool | JSONDict | list[JSONDict]:
-        nudge = rate_limit_args == NUDGE
+        nudge = rate_limit_args == NUDGE and endpoint == "sendMessage"
         if endpoint in COUNTED and not nudge:
             self.budget.note_reply()
 
-        async def noting_429(*call_args: Any, **call_kwargs: Any) -> Any:
+        async def noting_429(
+            *call_args: Any, **call_kwargs: Any
+        ) -> bool | JSONDict | list[JSONDict]:
             try:
                 return await callback(*call_args, **call_kwargs)
             except RetryAfter as error:
@@ -208,6 +210,11 @@ class SharedRateLimiter(BaseRateLimiter[int | str]):
                     log.warning("Could not share a 429 pause (%s)", type(failure).__name__)
                 raise
 
+        if nudge:
+            # Paced already, by its budget slot. A 429 is not retried here (a retry would go
+            # out between the paced slots): the nudge fails, the whole bot pauses, and the
+            # outbox sends it again later.
+            return await noting_429(*args, **kwargs)
         inner_args = None if isinstance(rate_limit_args, str) else rate_limit_args
         return await self.inner.process_request(
             noting_429, args, kwargs, endpoint, data, inner_args

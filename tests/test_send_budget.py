@@ -189,3 +189,16 @@ async def test_replies_are_counted_and_a_429_pauses_the_whole_bot(engine: Engine
         await limiter.process_request(flood, (), {}, "sendMessage", {}, NUDGE)
     other = SendBudget(engine, "telegram", 10, clock=clock)
     assert other.claim(1)[0] >= clock.now + 7
+
+
+async def test_after_a_429_the_pacer_uses_no_slot_it_claimed_before_the_pause(
+    engine: Engine,
+) -> None:
+    clock = FakeTime()
+    budget = SendBudget(engine, "telegram", 10, clock=clock)
+    pacer = SharedPacer(budget, runner=inline, sleep=clock.sleep)
+    await pacer.wait("a")  # claims a run of slots from now on
+    assert pacer._slots
+    budget.back_off(3.0)
+    await pacer.wait("b")
+    assert clock.now >= 1_800_000_000.0 + 3.0
