@@ -17,8 +17,10 @@ import hashlib
 import io
 import logging
 import math
+import multiprocessing
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -29,7 +31,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from PIL import Image
 
-from data.poses import Body, ExerciseFigure, Pose, body, frame
+from bot.settings import Settings
+from data.poses import Body, ExerciseFigure, Pose, body, frame, load_poses
 from data.programme import Programme
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,8 @@ ARROW = "#E4572E"
 LABEL = "#2F3E4E"
 BALL = "#5DA9E9"  # the light ball held in the rotations
 
+# Bump when the drawing changes, so cached files are drawn again.
+RENDER_VERSION = "1"
 PNG_SIZE = (640, 400)  # pixels; Telegram shows photos about 320 to 400 wide on a phone
 GIF_SIZE = (480, 300)
 STEPS_PER_MOVE = 7  # frames from one key position to the next
@@ -480,21 +485,25 @@ def contact_sheet(
 
 
 class PictureBook:
-    """Every exercise's animation, rendered once in the background and then kept in memory.
+    """Every exercise's animation, rendered once ahead of need and then kept in memory.
 
-    `get(exercise_id)` never waits: it is None until that exercise is ready. With `folder`, the
-    rendered files are also cached there by the hash of the pose data, so a restart reads them
-    instead of drawing again."""
+    `start()` renders in the background: in `workers` separate processes (so the drawing never
+    holds this process's interpreter lock while chats are answered), or in one thread when
+    `workers` is 0. `get(exercise_id)` never waits: it is None until that exercise is ready.
+    With `folder`, the files are also cached there under the hash of their pose data, so a
+    restart reads them instead of drawing again."""
 
     def __init__(
         self,
         figures: Mapping[str, ExerciseFigure],
         *,
         folder: Path | None = None,
+        workers: int = 0,
         render: Callable[[ExerciseFigure], bytes] = render_animation_gif,
     ) -> None:
         self.figures = dict(figures)
         self.folder = folder
+        self.workers = workers
         self._render = render
         self._ready: dict[str, Picture] = {}
         self._lock = threading.Lock()
@@ -503,39 +512,60 @@ class PictureBook:
 
     def start(self) -> PictureBook:
         """Begin rendering in a background thread (a daemon: it never holds up shutdown)."""
-        if self._thread is None:
+        if self._thread is None and not self.done.is_set():
             self._thread = threading.Thread(target=self.render_all, name="pictures", daemon=True)
             self._thread.start()
         return self
 
     def render_all(self) -> None:
+        """Render (or read from the cache) every exercise not ready yet; return when done."""
         try:
+            missing = []
             for exercise_id in sorted(self.figures):
-                picture = self._cached(exercise_id) or self._draw(exercise_id)
-                with self._lock:
-                    self._ready[exercise_id] = picture
+                cached = self._cached(exercise_id)
+                if cached is None:
+                    missing.append(exercise_id)
+                else:
+                    self._keep(cached)
+            if self.workers > 0 and missing:
+                context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+                with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+                    futures = {
+                        pool.submit(self._render, self.figures[exercise_id]): exercise_id
+                        for exercise_id in missing
+                    }
+                    for future in as_completed(futures):
+                        self._keep(self._stored(futures[future], future.result()))
+            else:
+                for exercise_id in missing:
+                    data = self._render(self.figures[exercise_id])
+                    self._keep(self._stored(exercise_id, data))
         except Exception:  # pictures are extra: the coach works without them
             log.exception("Rendering the exercise pictures failed")
         finally:
             self.done.set()
 
-    def _key(self, exercise_id: str) -> str:
-        data = self.figures[exercise_id].model_dump_json().encode()
-        return hashlib.sha256(data).hexdigest()[:16]
+    def _keep(self, picture: Picture) -> None:
+        with self._lock:
+            self._ready[picture.exercise_id] = picture
 
-    def _cached(self, exercise_id: str) -> Picture | None:
+    def _path(self, exercise_id: str) -> Path | None:
         if self.folder is None:
             return None
-        path = self.folder / f"{exercise_id}-{self._key(exercise_id)}.gif"
-        if not path.is_file():
+        data = self.figures[exercise_id].model_dump_json().encode()
+        key = hashlib.sha256(data + RENDER_VERSION.encode()).hexdigest()[:16]
+        return self.folder / f"{exercise_id}-{key}.gif"
+
+    def _cached(self, exercise_id: str) -> Picture | None:
+        path = self._path(exercise_id)
+        if path is None or not path.is_file():
             return None
         return Picture(exercise_id, path.read_bytes(), f"{exercise_id}.gif", "animation")
 
-    def _draw(self, exercise_id: str) -> Picture:
-        data = self._render(self.figures[exercise_id])
-        if self.folder is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            path = self.folder / f"{exercise_id}-{self._key(exercise_id)}.gif"
+    def _stored(self, exercise_id: str, data: bytes) -> Picture:
+        path = self._path(exercise_id)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_suffix(".tmp")
             temporary.write_bytes(data)
             temporary.replace(path)
@@ -547,3 +577,14 @@ class PictureBook:
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)
+
+
+def picture_book(settings: Settings, programme: Programme) -> PictureBook:
+    """The chat's picture book: one rendering process, cached in PICTURES_DIR when set."""
+    return PictureBook(load_poses(programme), folder=settings.pictures_dir, workers=1)
+
+
+def write_contact_sheet(path: Path, programme: Programme) -> Path:
+    """`python -m bot pictures OUT.png`: every exercise's key positions on one sheet."""
+    path.write_bytes(contact_sheet(programme, load_poses(programme)))
+    return path

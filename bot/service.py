@@ -19,13 +19,14 @@ from bot.store import (
     get_or_create_user,
     load_coachee,
     record_session,
+    split_flow,
     unit_of_work,
 )
 from conversations.coach import prompt, transition
 from conversations.events import Event, HoldTimeUp, NudgeDue
 from conversations.flow import Outcome
 from conversations.replies import ForgetUser, RecordSession, Reply
-from conversations.state import Coachee, Flow, Step
+from conversations.state import Coachee, Step
 from data.programme import Programme
 
 Clock = Callable[[], datetime]
@@ -114,7 +115,7 @@ class CoachService:
                 .where(User.platform == platform, ConversationState.step == Step.HOLDING.value)
             ).all()
         for chat_id, raw_flow in rows:
-            flow = Flow.model_validate(raw_flow)
+            flow, _learning = split_flow(raw_flow)
             session_state = flow.session
             if session_state is None or session_state.hold_started_at is None:
                 continue

@@ -29,7 +29,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, create_engine, delete, select
 
 from conversations.records import SessionRecord
-from conversations.state import Activity, Coachee, Flow, Profile
+from conversations.state import Activity, Coachee, Flow, Learning, Profile
 from schedules.progression import Position
 
 
@@ -289,7 +289,7 @@ def load_coachee(session: Session, user: User) -> Coachee:
         position = Position.model_validate(
             {**position_row.memory, "stage": position_row.stage, "doses": position_row.doses}
         )
-    flow = Flow() if state_row is None else Flow.model_validate(state_row.flow)
+    flow, learning = (Flow(), Learning()) if state_row is None else split_flow(state_row.flow)
     activity = Activity(
         total_sessions=user.total_sessions,
         streak=user.streak,
@@ -300,7 +300,20 @@ def load_coachee(session: Session, user: User) -> Coachee:
         snoozed_until=user.snoozed_until,
         snoozes_in_row=user.snoozes_in_row,
     )
-    return Coachee(profile=profile, position=position, activity=activity, flow=flow)
+    return Coachee(
+        profile=profile, position=position, activity=activity, flow=flow, learning=learning
+    )
+
+
+# What the user has been shown (pictures, lessons) rides along in the conversation state's JSON,
+# so it needs no columns of its own.
+LEARNING_KEY = "learning"
+
+
+def split_flow(raw: dict[str, Any]) -> tuple[Flow, Learning]:
+    """The conversation state's JSON as the flow and what the user has been shown."""
+    flow = {key: value for key, value in raw.items() if key != LEARNING_KEY}
+    return Flow.model_validate(flow), Learning.model_validate(raw.get(LEARNING_KEY) or {})
 
 
 def save_coachee(session: Session, user: User, coachee: Coachee, *, now: datetime) -> None:
@@ -331,7 +344,10 @@ def save_coachee(session: Session, user: User, coachee: Coachee, *, now: datetim
     )
     state_row.step = coachee.flow.step
     state_row.step_no = coachee.flow.step_no
-    state_row.flow = json.loads(coachee.flow.model_dump_json())
+    state_row.flow = {
+        **json.loads(coachee.flow.model_dump_json()),
+        LEARNING_KEY: json.loads(coachee.learning.model_dump_json()),
+    }
     state_row.updated_at = now
     session.add(state_row)
 
