@@ -46,9 +46,12 @@ def main(argv: list[str]) -> int:
     engine = make_engine(settings.database_url)
     service = CoachService(engine, programme)
     if settings.telegram_bot_token is None:
+        from bot.pictures import PictureBook
         from bot.terminal import TerminalChat
 
-        asyncio.run(TerminalChat(service, settings.terminal_user).run())
+        # One local user: a drawing thread is plenty, and it never holds up the exit.
+        pictures = PictureBook(load_poses(programme), folder=settings.pictures_dir)
+        asyncio.run(TerminalChat(service, settings.terminal_user, pictures=pictures).run())
         return 0
     from bot.telegram_app import run_telegram
 

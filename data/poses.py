@@ -298,13 +298,21 @@ def front_points_3d(pose: Pose) -> dict[str, tuple[float, float, float]]:
     hands_y = shoulder_y - 0.12
     p["hands"] = (reach * depth, hands_y, reach * across)
     for side in ("left", "right"):
-        sx, sy, sz = p[f"{side}_shoulder"]
-        hx, hy, hz = p["hands"]
-        # The elbow sits where the upper arm and forearm meet, dropped below the straight line.
-        mx, my, mz = (sx + hx) / 2, (sy + hy) / 2, (sz + hz) / 2
-        half = math.dist((sx, sy, sz), (hx, hy, hz)) / 2
+        shoulder, hands = p[f"{side}_shoulder"], p["hands"]
+        # The elbow hangs below the shoulder-to-hands line, square to it, where two bones of
+        # the upper arm's length meet.
+        along = [h - s for s, h in zip(shoulder, hands, strict=True)]
+        half = math.hypot(*along) / 2
+        unit = [a / (2 * half) for a in along]
+        down = [0.0, -1.0, 0.0]
+        dot = sum(d * u for d, u in zip(down, unit, strict=True))
+        square = [d - dot * u for d, u in zip(down, unit, strict=True)]
+        size = math.hypot(*square)
         drop = math.sqrt(max(0.0, LENGTHS["upper_arm"] ** 2 - half**2))
-        p[f"{side}_elbow"] = (mx, my - drop, mz)
+        x, y, z = (
+            (s + h) / 2 + drop * q / size for s, h, q in zip(shoulder, hands, square, strict=True)
+        )
+        p[f"{side}_elbow"] = (x, y, z)
     return p
 
 

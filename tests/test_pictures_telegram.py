@@ -107,7 +107,9 @@ async def test_each_exercise_goes_once_a_session_and_each_picture_uploads_once_p
         # Each picture comes just before the how-to of its exercise.
         for media in sent:
             after = fake.messages(4242)[media.index + 1]
-            assert "Exercise" in after.body and media.caption in after.body
+            assert "Exercise" in after.body
+            assert media.caption is not None
+            assert media.caption in after.body
         assert len(uploads(fake)) == 2  # one upload per picture
         assert all(isinstance(u["animation"], UploadedFile) for u in uploads(fake))
 
