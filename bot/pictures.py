@@ -476,9 +476,13 @@ def contact_sheet(
             _draw_arrows(scene, figure, column)
             scene.label(f"{column + 1}. {pose.name}", 8.5)
         fig.add_artist(
-            Line2D([0, 1], [top, top], color="#E3DCD0", linewidth=0.8, transform=fig.transFigure)
+            Line2D([0, 1], [top, top], color=FAR_INK, linewidth=0.8, transform=fig.transFigure)
         )
-    return _png(fig)
+    # In the style's own palette: a fraction of the size, for a file kept in the repository.
+    image = Image.open(io.BytesIO(_png(fig))).convert("RGB")
+    out = io.BytesIO()
+    image.quantize(palette=_palette(), dither=Image.Dither.NONE).save(out, "PNG", optimize=True)
+    return out.getvalue()
 
 
 # --- rendering ahead -----------------------------------------------------------------------------
