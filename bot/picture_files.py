@@ -7,8 +7,10 @@ key is the bot's numeric id (the public part of the token, never the secret).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Engine
-from sqlmodel import Field, SQLModel, delete
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Engine, delete, insert, select
+from sqlmodel import Field, SQLModel
 
 from bot.store import unit_of_work
 
@@ -22,28 +24,27 @@ class PictureFile(SQLModel, table=True):
     file_id: str = Field(max_length=256)
 
 
+picture_files = PictureFile.__table__  # type: ignore[attr-defined]
+
+
+def _this(bot_id: int, sha256: str) -> Any:
+    return (picture_files.c.bot_id == bot_id) & (picture_files.c.sha256 == sha256)
+
+
 def known_file_id(engine: Engine, bot_id: int, sha256: str) -> str | None:
-    with unit_of_work(engine) as session:
-        row = session.get(PictureFile, (bot_id, sha256))
-        return None if row is None else row.file_id
+    with unit_of_work(engine) as db:
+        found = db.execute(select(picture_files.c.file_id).where(_this(bot_id, sha256)))
+        return found.scalar_one_or_none()
 
 
 def remember_file_id(engine: Engine, bot_id: int, sha256: str, file_id: str) -> None:
     """Store (or replace) the file id Telegram gave for this picture."""
-    with unit_of_work(engine) as session:
-        row = session.get(PictureFile, (bot_id, sha256))
-        if row is None:
-            row = PictureFile(bot_id=bot_id, sha256=sha256, file_id=file_id)
-        row.file_id = file_id
-        session.add(row)
+    with unit_of_work(engine) as db:
+        db.execute(delete(picture_files).where(_this(bot_id, sha256)))
+        db.execute(insert(picture_files).values(bot_id=bot_id, sha256=sha256, file_id=file_id))
 
 
 def forget_file_id(engine: Engine, bot_id: int, sha256: str) -> None:
     """Telegram refused the stored id: the next send uploads again."""
-    with unit_of_work(engine) as session:
-        session.exec(
-            delete(PictureFile).where(
-                PictureFile.bot_id == bot_id,  # type: ignore[arg-type]
-                PictureFile.sha256 == sha256,  # type: ignore[arg-type]
-            )
-        )
+    with unit_of_work(engine) as db:
+        db.execute(delete(picture_files).where(_this(bot_id, sha256)))

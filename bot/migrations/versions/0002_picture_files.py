@@ -1,7 +1,7 @@
 """picture files: Telegram file ids of uploaded exercise pictures, per bot
 
 Revision ID: 0002_picture_files
-Revises: 0001
+Revises: 0002_state_document
 Create Date: 2026-12-02 05:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002_picture_files"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002_state_document"
 branch_labels: str | None = None
 depends_on: str | None = None
 
