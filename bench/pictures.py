@@ -88,7 +88,6 @@ def main() -> None:
         f"   the bot's way (PictureBook, 1 background process): {gifs} GIFs ready after "
         f"{book_time(1):.1f} s"
     )
-    print(f"   PictureBook with 2 processes: ready after {book_time(2):.1f} s")
     with tempfile.TemporaryDirectory() as folder:
         engine = make_engine(f"sqlite:///{Path(folder) / 'bench.sqlite3'}")
         service = CoachService(engine, default_programme())

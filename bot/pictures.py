@@ -13,11 +13,13 @@ step ever waits for a picture: until an exercise's picture is ready, the chat go
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import math
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -488,6 +490,12 @@ def contact_sheet(
 # --- rendering ahead -----------------------------------------------------------------------------
 
 
+def _in_the_background() -> None:
+    """A drawing process gives way to the chat: lowest CPU priority, where the OS allows it."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(19)
+
+
 class PictureBook:
     """Every exercise's animation, rendered once ahead of need and then kept in memory.
 
@@ -533,7 +541,9 @@ class PictureBook:
                     self._keep(cached)
             if self.workers > 0 and missing:
                 context = multiprocessing.get_context("spawn")  # no fork of a threaded process
-                with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+                with ProcessPoolExecutor(
+                    self.workers, mp_context=context, initializer=_in_the_background
+                ) as pool:
                     futures = {
                         pool.submit(self._render, self.figures[exercise_id]): exercise_id
                         for exercise_id in missing
