@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     nudge_send_rate: float = Field(default=29.5, gt=0, le=1000)
     allow_paid_broadcast: bool = False
     liveness_file: Path = Path("/tmp/spine-coach.alive")
+    # Rendered exercise animations are kept here across restarts (unset: drawn at each start).
+    pictures_dir: Path | None = None
 
     @model_validator(mode="after")
     def _paid_above_30(self) -> Self:

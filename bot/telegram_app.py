@@ -37,6 +37,7 @@ from telegram.ext import (
 )
 
 from bot.logs import RedactTokens
+from bot.pictures import PictureBook, picture_book
 from bot.send_budget import SendBudget
 from bot.service import CoachService
 from bot.settings import Settings
@@ -109,6 +110,7 @@ def build_application(
     *,
     retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     rate_limit_retries: int = 3,
+    pictures: PictureBook | None = None,
 ) -> CoachApplication:
     """The PTB application running the coach for `service`, configured from `settings`."""
     if settings.telegram_bot_token is None:
@@ -125,6 +127,7 @@ def build_application(
         budget=budget,
         paid_broadcast=settings.allow_paid_broadcast,
         liveness_file=settings.liveness_file,
+        pictures=pictures,
     )
     limiter = SharedRateLimiter(
         AIORateLimiter(max_retries=rate_limit_retries), budget, service.call
@@ -201,7 +204,9 @@ def run_telegram(settings: Settings, service: CoachService) -> None:
     guard_logs(settings.telegram_bot_token.get_secret_value())
     try:
         webhook = webhook_options(settings)
-        application = build_application(settings, service)
+        application = build_application(
+            settings, service, pictures=picture_book(settings, service.programme)
+        )
     except TelegramSettingsError as error:
         raise SystemExit(f"Cannot start on Telegram: {error}") from None
     try:

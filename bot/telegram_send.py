@@ -151,6 +151,7 @@ COUNTED = frozenset(
         "sendMessage",
         "sendPhoto",
         "sendDocument",
+        "sendAnimation",
         "editMessageText",
         "editMessageReplyMarkup",
         "editMessageCaption",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conversations import safety
+from conversations import pictures, safety
 from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask
 from conversations.pain_scale import pain_scale_step
 from conversations.records import (
@@ -160,7 +160,7 @@ def _hold_ready(state: Coachee, ctx: Ctx) -> Question:
         )
     )
     choices = (ctx.choice("start"), ctx.choice("it_hurts"), ctx.choice("stop_session"))
-    return Question("\n\n".join(parts), choices, 2)
+    return Question("\n\n".join(parts), choices + pictures.show_me_choices(state, ctx), 2)
 
 
 def _on_hold_ready(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
@@ -168,6 +168,8 @@ def _on_hold_ready(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
         return stop(state, ctx)
     if choice == "it_hurts":
         return _hurts(state, ctx)
+    if choice == pictures.SHOW_ME:
+        return pictures.show_me(state, ctx)
     exercise, _ = _exercise(state, ctx)
     started = _with_session(state, hold_started_at=ctx.now)
     outcome = ask(started, Step.HOLDING, ctx)

@@ -1,7 +1,7 @@
 """the bot's shared send budget
 
 Revision ID: 0003_send_budget
-Revises: 0002_state_document
+Revises: 0002_picture_files
 Create Date: 2026-12-02 05:20:00
 
 One row per bot: the instant its next free send slot begins (bot/send_budget.py).
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_send_budget"
-down_revision: str | None = "0002_state_document"
+down_revision: str | None = "0002_picture_files"
 branch_labels: str | None = None
 depends_on: str | None = None
 
