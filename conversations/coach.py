@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from conversations import guided_session, nudging, onboarding, settings_menu
+from conversations import guided_session, nudging, onboarding, running_set, settings_menu
 from conversations.events import (
     Choose,
     Command,
@@ -45,7 +45,7 @@ def transition(state: Coachee, event: Event, *, now: datetime, programme: Progra
             return _text(state, text, ctx)
         case HoldTimeUp(step_no=step_no):
             if state.flow.step is Step.HOLDING and step_no == state.flow.step_no:
-                return guided_session.end_hold(state, ctx, early=False)
+                return running_set.wake(state, ctx)
             return Outcome(state)
         case Unsupported():
             return _reask_or(state, ctx, ctx.say("unsupported_input"))
@@ -194,7 +194,11 @@ def _pause(state: Coachee, argument: str, ctx: Ctx) -> Outcome:
     until = ctx.today(state) + timedelta(days=days - 1)
     activity = state.activity.model_copy(update={"paused_until": until})
     paused = state.model_copy(update={"activity": activity})
-    return _reask_or(paused, ctx, ctx.say("paused", days=days, until=until.strftime("%a %d %b")))
+    return _reask_or(
+        paused,
+        ctx,
+        ctx.say("paused", days=ctx.messages.plural(days, "day"), until=until.strftime("%a %d %b")),
+    )
 
 
 def _resume(state: Coachee, ctx: Ctx) -> Outcome:
@@ -265,7 +269,7 @@ def progress_text(state: Coachee, ctx: Ctx) -> str:
         stage=stage.number,
         stage_name=stage.name,
         to_advance=to_advance_text(ctx.programme, position, ctx.today(state)),
-        streak=state.activity.streak,
+        streak=ctx.messages.plural(state.activity.streak, "day"),
     )
 
 

@@ -102,15 +102,31 @@ class Activity(_State):
     snoozes_in_row: int = 0
 
 
+class SetPhase(StrEnum):
+    """Where a running set stands: a hold (or slow rep), the rest after it, or paused."""
+
+    HOLD = "hold"
+    REST = "rest"
+    PAUSED = "paused"
+
+
 class SessionInProgress(_State):
-    """A guided session that has started; pointers say which hold comes next."""
+    """A guided session that has started; pointers say which set comes next.
+
+    While a set runs, `phase` and `phase_ends_at` say where it is; `hold_index` counts the
+    holds of the whole set (every side), and `shaky_marks` are the holds the user marked."""
 
     started_at: datetime
     plan: tuple[tuple[str, int], ...]
     exercise_index: int = 0
     side_index: int = 0
     hold_index: int = 0
+    # Only in state stored before sets ran by themselves; read, then never written again.
     hold_started_at: datetime | None = None
+    phase: SetPhase | None = None
+    phase_ends_at: datetime | None = None
+    shaky_marks: tuple[int, ...] = ()
+    shaky_holds: int = 0
     holds: tuple[HoldLog, ...] = ()
     sets: tuple[SetLog, ...] = ()
     checkins: tuple[CheckInLog, ...] = ()

@@ -62,7 +62,8 @@ class Exercise(_Frozen):
     cues: tuple[str, ...] = Field(min_length=2, max_length=4)
     kind: Literal["hold", "rep"]
     seconds: int = Field(ge=3, le=30, description="length of one hold, or of one slow rep")
-    rest_seconds: int = Field(ge=0, le=90)
+    # A running set changes phase at most every 3 s (Telegram's edit limit per chat).
+    rest_seconds: int = Field(ge=3, le=90)
     sides: Literal["none", "both"]
     dose: DoseLadder
     checkins: tuple[str, ...] = Field(min_length=1)
@@ -77,7 +78,13 @@ class Stage(_Frozen):
     name: str
     aim: str
     min_sessions: int = Field(ge=1, description="sessions in this stage before it can advance")
+    min_days: int = Field(
+        default=1, ge=1, description="local days from the stage's first session to advancing"
+    )
     clean_days_at_ceiling: int = Field(ge=1)
+    per_session: int | None = Field(
+        default=None, ge=1, description="exercises per session, rotating; None: all of them"
+    )
     exercises: tuple[Exercise, ...] = Field(min_length=1)
 
 
@@ -113,10 +120,25 @@ MESSAGE_KEYS: tuple[str, ...] = (
     "idle",
     "session_intro",
     "exercise_intro",
-    "hold_ready",
-    "holding",
-    "hold_done",
-    "rest_then_next",
+    "set_ready",
+    "set_hold",
+    "set_rep",
+    "set_rest",
+    "set_paused_hold",
+    "set_paused_rep",
+    "set_done",
+    "set_restart",
+    "set_long_past",
+    "marked_shaky",
+    "side",
+    "dose_hold",
+    "dose_rep",
+    "dose_hold_sides",
+    "dose_rep_sides",
+    "feel_meanings",
+    "went_well",
+    "focus_checkin",
+    "advance_days_left",
     "ask_feel",
     "ask_pain_score",
     "ask_pain_kind",
@@ -189,6 +211,12 @@ class Messages(_Frozen):
     cues_for: Mapping[str, str]
     reports: Mapping[str, str]
     commands: Mapping[str, str]
+    plurals: Mapping[str, tuple[str, str]] = Field(default_factory=dict)
+
+    def plural(self, count: int, word: str) -> str:
+        """A count with its word, in the form the count takes: "1 day", "2 days"."""
+        one, many = self.plurals[word]
+        return f"{count} {one if count == 1 else many}"
 
     def say(self, key: str, **values: Any) -> str:
         return self.texts[key].format(**values).strip()
@@ -200,6 +228,8 @@ class Messages(_Frozen):
 class Programme(_Frozen):
     stages: tuple[Stage, ...]
     checkins: Mapping[str, str]
+    # Each check-in's own cue for a "no": the next session's focus line.
+    checkin_cues: Mapping[str, str] = Field(default_factory=dict)
     safety: SafetyScreen
     messages: Messages
 
@@ -260,6 +290,8 @@ LABEL_KEYS: tuple[str, ...] = (
     "keep_time",
     "forget_yes",
     "forget_no",
+    "pause",
+    "go_on",
 )
 
 # Why a decision was made; shown in the summary.
@@ -275,7 +307,22 @@ REASON_KEYS: tuple[str, ...] = (
     "repeat_pain",
     "repeat_held_back",
     "step_back",
+    "step_back_floor",
+    "extra_practice",
     "safety_stop",
+)
+
+# Words that take a count ("1 day", "2 days"), as [one, many].
+PLURAL_KEYS: tuple[str, ...] = (
+    "day",
+    "hold",
+    "rep",
+    "session",
+    "exercise",
+    "set",
+    "time",
+    "step",
+    "minute",
 )
 
 # The reports: /progress details, the weekly summary, the chart's labels, terminal lines.
@@ -381,6 +428,7 @@ def _check_placeholders(path: Path, section: str, texts: Mapping[str, str]) -> N
 class _ProgrammeFile(_Frozen):
     stages: tuple[Stage, ...] = Field(min_length=1)
     checkins: Mapping[str, str]
+    checkin_cues: Mapping[str, str]
 
 
 class _MessagesFile(_Frozen):
@@ -390,6 +438,7 @@ class _MessagesFile(_Frozen):
     cues_for: Mapping[str, str]
     reports: Mapping[str, str]
     commands: Mapping[str, str]
+    plurals: Mapping[str, tuple[str, str]]
 
 
 def load_programme(base: Path = DATA_DIR) -> Programme:
@@ -414,6 +463,12 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
                         f"{programme_path}: field {where}.checkins: unknown check-in {checkin!r}"
                     )
 
+    for checkin in programme.checkins:
+        if not programme.checkin_cues.get(checkin, "").strip():
+            raise ProgrammeError(
+                f"{programme_path}: field checkin_cues.{checkin}: missing or empty"
+            )
+
     safety_path = base / "safety.yaml"
     safety = _validated(SafetyScreen, _read_yaml("safety.yaml", base), safety_path)
 
@@ -425,6 +480,9 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
     _require_keys(messages_path, "cues_for", messages.cues_for, CUE_KEYS)
     _require_keys(messages_path, "reports", messages.reports, REPORT_KEYS)
     _require_keys(messages_path, "commands", messages.commands, COMMAND_KEYS)
+    for key in PLURAL_KEYS:
+        if key not in messages.plurals:
+            raise ProgrammeError(f"{messages_path}: field plurals.{key}: missing")
     _check_placeholders(messages_path, "texts", messages.texts)
     _check_placeholders(messages_path, "reasons", messages.reasons)
     _check_placeholders(messages_path, "reports", messages.reports)
@@ -432,6 +490,7 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
     return Programme(
         stages=programme.stages,
         checkins=programme.checkins,
+        checkin_cues=programme.checkin_cues,
         safety=safety,
         messages=Messages(
             texts=messages.texts,
@@ -440,6 +499,7 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
             cues_for=messages.cues_for,
             reports=messages.reports,
             commands=messages.commands,
+            plurals=messages.plurals,
         ),
     )
 
