@@ -29,6 +29,8 @@ def to_advance_text(programme: Programme, position: Position, today: date) -> st
         text = say(key, n=n) + days
     else:
         text = say("advance_below_top", n=n, steps=needs.steps_to_top, at_top=at_top) + days
+    if needs.days_left:
+        text += say("advance_days_left", days=programme.messages.plural(needs.days_left, "day"))
     if needs.held_back:
         text += " " + say("advance_held_back")
     if needs.by_count:

@@ -55,7 +55,7 @@ def _phase_text(state: Coachee, ctx: Ctx) -> str:
     values = {
         "number": index % count + 1,
         "count": count,
-        "side": ctx.say("side", side=side) if side else "",
+        "side": " " + ctx.say("side", side=side) if side else "",
     }
     if session.phase is SetPhase.REST:
         line = ctx.say("set_rest", seconds=exercise.rest_seconds)

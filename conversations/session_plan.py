@@ -14,12 +14,12 @@ from schedules.progression import Position, current_doses, stage_doses
 
 Plan = tuple[tuple[str, int], ...]
 
-# A person reads the how-to and gets into position before tapping Start.
+# A person reads the how-to, gets into position and taps Start.
 READ_SECONDS = 20
 # Every other tap or answer (Let's go, how it felt, the form check-in).
 TAP_SECONDS = 1
-# Taps of one exercise: Start, how it felt, the form check-in.
-TAPS_PER_EXERCISE = 3
+# Taps of one exercise after Start: how it felt, the form check-in.
+TAPS_PER_EXERCISE = 2
 # Taps around the exercises: /session (or a nudge's button) and Let's go.
 TAPS_AROUND = 2
 FOUNDATION_EVERY = 3

@@ -5,16 +5,29 @@ No fakes but the clock: `player.clock` moves only when a test moves it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from conversations.coach import transition
 from conversations.events import Choose, Command, Event, HoldTimeUp, Text
 from conversations.flow import Outcome
-from conversations.replies import Effect, Reply, StartHoldTimer
+from conversations.replies import Effect, LiveUpdate, Reply, WakeAt
+from conversations.session_plan import READ_SECONDS, TAP_SECONDS
 from conversations.state import Coachee, Step, new_coachee
 from data.programme import Programme, default_programme
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # a Monday
+
+
+@dataclass
+class SessionCount:
+    """A session as a person on a phone meets it: taps, messages, edits, minutes."""
+
+    inputs: int = 0
+    messages: int = 0
+    edits_per_set: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    intro_minutes: int = 0
 
 
 class CoachPlayer:
@@ -49,17 +62,25 @@ class CoachPlayer:
     def command(self, name: str, argument: str = "") -> Outcome:
         return self.event(Command(name, argument))
 
-    def tap(self, label: str) -> Outcome:
+    def tap(self, label: str, *, seconds: float = 1) -> Outcome:
         """Press the button with this label on the newest question, as a Telegram user would."""
         question = self.question
         for choice in question.choices:
             if choice.label.casefold() == label.casefold():
-                return self.event(Choose(choice.id, question.step_no))
+                return self.event(Choose(choice.id, question.step_no), seconds=seconds)
         raise AssertionError(f"no button {label!r} in {[c.label for c in question.choices]}")
 
     def time_up(self) -> Outcome:
-        timer = next(e for e in reversed(self.effects) if isinstance(e, StartHoldTimer))
-        return self.event(HoldTimeUp(timer.step_no), seconds=timer.seconds)
+        """The coach's newest timer fires, at the moment it asked for."""
+        timer = next(e for e in reversed(self.effects) if isinstance(e, WakeAt))
+        return self.event(
+            HoldTimeUp(timer.step_no), seconds=max(0.0, (timer.at - self.clock).total_seconds())
+        )
+
+    def run_set(self) -> None:
+        """Let the running set run by its timers until it is over."""
+        while self.step is Step.HOLDING:
+            self.time_up()
 
     def advance_days(self, days: float) -> None:
         self.clock += timedelta(days=days)
@@ -109,15 +130,14 @@ class CoachPlayer:
     def to_first_feel(self) -> None:
         """Start a session and hold through the first set, up to "How did that feel?"."""
         self.begin_session()
-        while self.step is not Step.ASK_FEEL:
-            self.tap("Start")
-            self.time_up()
+        self.tap("Start")
+        self.run_set()
 
     def play_out(self, answers: dict[Step, str], *, by_timer: bool = False) -> Outcome:
         """Answer every question by its step until the session ends (holds end by Done)."""
         while self.step is not Step.IDLE:
             if self.step is Step.HOLDING and by_timer:
-                self.time_up()
+                self.run_set()
             else:
                 self.tap({Step.HOLD_READY: "Start", Step.HOLDING: "Done", **answers}[self.step])
         assert self.last_outcome is not None
@@ -135,3 +155,47 @@ class CoachPlayer:
         return self.play_out(
             {Step.ASK_FEEL: feeling, Step.ASK_CHECKIN: checkin}, by_timer=by_timer
         )
+
+    def count_session(self, *, foundation_ok: bool = True) -> SessionCount:
+        """Play one whole session as a person would, from /session to the summary: read and get
+        ready before each Start, answer every question in a tap, let every set run by its
+        timer. Counts inputs, messages (edits apart) and the minutes it took."""
+        count = SessionCount()
+        began = self.clock
+        first = len(self.replies)
+        self.command("session")
+        count.inputs += 1
+        if self.step is Step.SESSION_INTRO:
+            count.intro_minutes = _minutes_in(self.question.text)
+        edits = 0
+        while self.step is not Step.IDLE:
+            if self.step is Step.HOLDING:
+                before = len(self.effects)
+                self.time_up()
+                edits += sum(1 for e in self.effects[before:] if isinstance(e, LiveUpdate))
+                continue
+            if self.step is Step.ASK_FEEL:
+                count.edits_per_set.append(edits)
+                edits = 0
+            answers = {
+                Step.SESSION_INTRO: "Let's go",
+                Step.HOLD_READY: "Start",
+                Step.ASK_FEEL: "Steady",
+                Step.ASK_CHECKIN: "Yes",
+            }
+            if self.step not in answers:
+                raise AssertionError(f"unexpected question at {self.step}: {self.last_text}")
+            read = READ_SECONDS if self.step is Step.HOLD_READY else TAP_SECONDS
+            self.tap(answers[self.step], seconds=read)
+            count.inputs += 1
+        count.messages = len(self.replies) - first
+        count.seconds = (self.clock - began).total_seconds()
+        return count
+
+
+def _minutes_in(text: str) -> int:
+    import re
+
+    found = re.search(r"about (\d+) minute", text)
+    assert found, text
+    return int(found.group(1))

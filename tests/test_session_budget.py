@@ -1,0 +1,135 @@
+"""The session budget and the pace, measured by playing sessions through the pure coach.
+
+COACHING.md: every session at every stage's floor and ceiling, with the foundation hold, takes at
+most 15 minutes (stage 4: 12), 25 user inputs and 40 bot messages; the intro's "about N minutes"
+is the same measure. Only a day's first session counts, and stages 1 to 3 last 14 days at least.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import pytest
+
+from bench.sessions import MAX_INPUTS, MAX_MESSAGES, MAX_MINUTES, play
+from conversations.session_plan import holds_in_set, plan_for, session_seconds, todays_exercises
+from conversations.state import Step
+from data.programme import default_programme
+from schedules.progression import Position
+from tests.coach_player import CoachPlayer
+
+PROGRAMME = default_programme()
+CASES = [
+    (stage.number, ceiling, rotation, foundation)
+    for stage in PROGRAMME.stages
+    for ceiling in (False, True)
+    for rotation in range(len(stage.exercises))
+    for foundation in ((False, True) if stage.number > 1 else (False,))
+]
+
+
+@pytest.mark.parametrize(("stage", "ceiling", "rotation", "foundation"), CASES)
+def test_every_session_keeps_to_the_budget(
+    stage: int, ceiling: bool, rotation: int, foundation: bool
+) -> None:
+    count = play(PROGRAMME, stage, ceiling=ceiling, rotation=rotation, foundation=foundation)
+    assert count.seconds <= MAX_MINUTES[stage] * 60
+    assert count.inputs <= MAX_INPUTS
+    assert count.messages <= MAX_MESSAGES
+    # The intro says what playing it took, rounded up: one measure, not two formulas.
+    assert count.intro_minutes == math.ceil(count.seconds / 60)
+
+
+def test_a_sets_edits_are_bounded_by_its_phases() -> None:
+    """One edit per phase change (a hold, a rest) and one to close: never a countdown."""
+    for stage in PROGRAMME.stages:
+        doses = {e.id: e.dose.ceiling for e in stage.exercises}
+        plan = plan_for(
+            PROGRAMME, Position(stage=stage.number, doses=doses), rotation=0, short=False
+        )
+        count = play(PROGRAMME, stage.number, ceiling=True, rotation=0, foundation=False)
+        for (exercise_id, holds), edits in zip(plan, count.edits_per_set, strict=True):
+            assert edits <= 2 * holds_in_set(PROGRAMME.exercise(exercise_id), holds)
+
+
+@pytest.mark.parametrize("stage", [s.number for s in PROGRAMME.stages])
+@pytest.mark.parametrize("days_a_week", [3, 7])
+def test_every_exercise_comes_at_least_twice_a_week(stage: int, days_a_week: int) -> None:
+    exercises = PROGRAMME.stage(stage).exercises
+    for first in range(len(exercises)):
+        week = [todays_exercises(PROGRAMME.stage(stage), first + i) for i in range(days_a_week)]
+        for exercise in exercises:
+            assert sum(exercise in day for day in week) >= 2, (exercise.id, first)
+
+
+def test_session_seconds_adds_reading_answers_holds_and_rests() -> None:
+    dead_bug = PROGRAMME.exercise("s1-dead-bug")
+    # /session and Let's go, 20 s to read and start, 2 answers, 3 holds and 2 rests.
+    expected = 2 + 20 + 2 + 3 * dead_bug.seconds + 2 * dead_bug.rest_seconds
+    assert session_seconds(PROGRAMME, (("s1-dead-bug", 3),)) == expected
+
+
+# --- pace ---------------------------------------------------------------------------------------
+
+
+def _stage_days(sessions_a_day: int, days: int = 60) -> dict[int, int]:
+    """A perfect user: every set steady, every check-in yes, one or two sessions a day. The day
+    (1 = the first) on which each stage was reached."""
+    player = CoachPlayer()
+    player.onboard()
+    reached = {1: 1}
+    start = player.clock
+    for day in range(1, days + 1):
+        player.clock = start + timedelta(days=day - 1, hours=1)
+        for extra in range(sessions_a_day):
+            player.clock += timedelta(hours=4 * extra)
+            player.run_session()
+            if player.state.position.stage not in reached:
+                reached[player.state.position.stage] = day
+    return reached
+
+
+def test_a_perfect_daily_user_takes_two_weeks_a_stage() -> None:
+    reached = _stage_days(1)
+    assert reached[2] >= 14
+    assert reached[4] >= 42
+    assert reached == {1: 1, 2: 14, 3: 28, 4: 42}
+
+
+def test_training_twice_a_day_is_no_faster() -> None:
+    assert _stage_days(2) == _stage_days(1)
+
+
+def test_a_second_session_that_day_is_extra_practice_and_says_so() -> None:
+    player = CoachPlayer()
+    player.onboard()
+    player.run_session()
+    first = player.state.position
+    player.clock += timedelta(hours=3)
+    summary = player.run_session().replies[-1].text
+    assert "extra practice" in summary
+    assert player.state.position == first
+    assert player.state.activity.total_sessions == 2  # recorded all the same
+
+
+def test_progress_counts_the_days_still_to_go() -> None:
+    player = CoachPlayer()
+    player.onboard()
+    player.run_session()
+    player.command("progress")
+    assert "with 13 days still to go in this stage" in player.replies[-1].text
+
+
+def test_a_set_ended_early_with_done_counts_as_shaky() -> None:
+    player = CoachPlayer()
+    player.onboard()
+    player.begin_session()
+    player.tap("Start")
+    player.time_up()  # into the first rest
+    player.tap("Done")
+    assert player.step is Step.ASK_FEEL
+    holds = player.state.flow.session.holds if player.state.flow.session else ()
+    assert [h.ended_early for h in holds] == [False, True, True, True]
+    outcome = player.play_out({Step.ASK_FEEL: "Steady", Step.ASK_CHECKIN: "Yes"}, by_timer=True)
+    assert "the same dose again" in outcome.replies[-1].text
