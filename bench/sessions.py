@@ -90,7 +90,8 @@ def table(programme: Programme) -> list[tuple[int, Cell, Cell]]:
 
 def render(rows: list[tuple[int, Cell, Cell]]) -> str:
     lines = [
-        "| stage, floor -> ceiling | user inputs | bot messages | edits per set | played minutes | intro says | budget (min / inputs / messages) |",
+        "| stage, floor -> ceiling | user inputs | bot messages | edits per set "
+        "| played minutes | intro says | budget (min / inputs / messages) |",
         "|---|---|---|---|---|---|---|",
     ]
     for number, floor, top in rows:

@@ -363,9 +363,10 @@ def stop(state: Coachee, ctx: Ctx) -> Outcome:
     """/stop: end the session now, keeping what was recorded; no progression either way."""
     from conversations.coach import to_idle
 
+    ended, effects = running_set.end_running(state, ctx)
     verdict = Verdict(Decision.REPEAT, "repeat_stopped")
-    record = _record(state, state, ctx, verdict, completed=False)
-    return to_idle(state, ctx, ctx.say("session_stopped")).doing(CancelHoldTimer(), record)
+    record = _record(ended, ended, ctx, verdict, completed=False)
+    return to_idle(ended, ctx, ctx.say("session_stopped")).doing(*effects, record)
 
 
 def safety_stop(state: Coachee, ctx: Ctx) -> Outcome:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from conversations.flow import Ctx, Outcome, Question, ask
-from conversations.records import HoldLog
-from conversations.replies import Acknowledge, CancelHoldTimer, LiveUpdate, WakeAt
+from conversations.records import Feeling, HoldLog
+from conversations.replies import Acknowledge, CancelHoldTimer, Effect, LiveUpdate, WakeAt
 from conversations.session_plan import holds_in_set
 from conversations.state import Coachee, SessionInProgress, SetPhase, Step
 from data.programme import Exercise
@@ -150,7 +150,7 @@ def on_running(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
         marked = _with(state, shaky_marks=tuple(sorted({*session.shaky_marks, number})))
         _, count = _exercise(state, ctx)
         return Outcome(
-            marked, effects=(Acknowledge(ctx.say("shaky_holds", number=number % count + 1)),)
+            marked, effects=(Acknowledge(ctx.say("marked_shaky", number=number % count + 1)),)
         )
     if choice == "pause":
         hold_index = session.hold_index + (1 if session.phase is SetPhase.REST else 0)
@@ -199,17 +199,19 @@ def _hold_logs(state: Coachee, ctx: Ctx, *, complete: bool) -> tuple[HoldLog, ..
     return tuple(logs)
 
 
-def close_set(
-    state: Coachee, ctx: Ctx, *, complete: bool = False, hurt: bool = False, lead: str = ""
-) -> Outcome:
-    """The set is over (all holds run, Done, It hurts, or long past): log every hold, make the
-    live message final, and ask how it felt (or, for It hurts, how strong the pain is)."""
+def end_running(
+    state: Coachee, ctx: Ctx, *, complete: bool = False
+) -> tuple[Coachee, tuple[Effect, ...]]:
+    """Stop the running set where it stands, if one runs: log every hold (the ones not done as
+    cut short), drop its timer and make its live message final."""
     session = _session(state)
+    if session.phase is None:
+        return state, (CancelHoldTimer(),)
     exercise, count = _exercise(state, ctx)
-    holds = _hold_logs(state, ctx, complete=complete) if session.phase is not None else ()
+    holds = _hold_logs(state, ctx, complete=complete)
     done = sum(1 for h in holds if not h.ended_early)
     shaky = len(session.shaky_marks) + sum(1 for h in holds if h.ended_early)
-    closed = _with(
+    ended = _with(
         state,
         holds=(*session.holds, *holds),
         shaky_holds=session.shaky_holds + shaky,
@@ -219,14 +221,19 @@ def close_set(
         hold_index=0,
         shaky_marks=(),
     )
-    final = LiveUpdate(
-        f"{exercise.name}\n" + ctx.say("set_done", done=done, total=holds_in_set(exercise, count))
-    )
-    effects = (CancelHoldTimer(), final) if session.phase is not None else (CancelHoldTimer(),)
+    total = holds_in_set(exercise, count)
+    final = LiveUpdate(f"{exercise.name}\n" + ctx.say("set_done", done=done, total=total))
+    return ended, (CancelHoldTimer(), final)
+
+
+def close_set(
+    state: Coachee, ctx: Ctx, *, complete: bool = False, hurt: bool = False, lead: str = ""
+) -> Outcome:
+    """The set is over (all holds run, Done, It hurts, or long past): log it, and ask how it
+    felt (or, for It hurts, how strong the pain is)."""
+    closed, effects = end_running(state, ctx, complete=complete)
     leads = (lead,) if lead else ()
     if hurt:
-        from conversations.records import Feeling
-
         pending = _with(closed, pending_feeling=Feeling.PAIN)
         return ask(pending, Step.ASK_PAIN_SCORE, ctx, *leads, effects=effects)
     return ask(closed, Step.ASK_FEEL, ctx, *leads, effects=effects)

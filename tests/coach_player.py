@@ -52,9 +52,21 @@ class CoachPlayer:
         outcome = transition(self.state, event, now=self.clock, programme=self.programme)
         self.state = outcome.state
         self.replies.extend(outcome.replies)
+        for effect in outcome.effects:
+            if isinstance(effect, LiveUpdate):
+                self._edit_live(effect)
         self.effects.extend(outcome.effects)
         self.last_outcome = outcome
         return outcome
+
+    def _edit_live(self, update: LiveUpdate) -> None:
+        """A set's live message shows what it was last edited to, as in Telegram."""
+        for index in range(len(self.replies) - 1, -1, -1):
+            if self.replies[index].live:
+                self.replies[index] = Reply(
+                    update.text, update.choices, update.step_no, update.columns, live=True
+                )
+                return
 
     def send(self, text: str) -> Outcome:
         return self.event(Text(text))

@@ -66,7 +66,7 @@ def test_state_round_trips_mid_session(engine: Engine) -> None:
     player.tap("Let's go")
     player.tap("Start")
     player.time_up()
-    player.tap("Start")
+    player.tap("Shaky")
     state = player.state
     assert state.flow.session is not None
     with unit_of_work(engine) as session:
