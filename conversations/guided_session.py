@@ -18,7 +18,13 @@ from conversations.records import (
     SetLog,
 )
 from conversations.replies import CancelHoldTimer, RecordSession
-from conversations.session_plan import Plan, holds_in_set, plan_for, session_minutes
+from conversations.session_plan import (
+    Plan,
+    dose_text,
+    holds_in_set,
+    plan_for,
+    session_minutes,
+)
 from conversations.state import Activity, Coachee, SessionInProgress, Step
 from data.programme import Exercise
 from schedules import progression
@@ -104,9 +110,7 @@ def _focus(state: Coachee, ctx: Ctx) -> str:
 
 
 def _dose_text(ctx: Ctx, exercise_id: str, count: int) -> str:
-    exercise = ctx.programme.exercise(exercise_id)
-    key = f"dose_{exercise.kind}" + ("_sides" if exercise.sides == "both" else "")
-    return ctx.say(key, count=ctx.messages.plural(count, exercise.kind), seconds=exercise.seconds)
+    return dose_text(ctx.programme, exercise_id, count)
 
 
 def _on_intro(state: Coachee, choice: str, ctx: Ctx) -> Outcome:

@@ -24,13 +24,14 @@ def to_advance_text(programme: Programme, position: Position, today: date) -> st
         days = say(key, days=needs.days_at_top)
     elif needs.another_day:
         days = say("advance_another_day")
+    if needs.days_left > 1:
+        # The stage's minimum of days is what is missing: different days follow from it.
+        days = say("advance_days_left", days=programme.messages.plural(needs.days_left, "day"))
     if needs.steps_to_top == 0:
         key = "advance_at_top_one" if n == 1 else "advance_at_top"
         text = say(key, n=n) + days
     else:
         text = say("advance_below_top", n=n, steps=needs.steps_to_top, at_top=at_top) + days
-    if needs.days_left:
-        text += say("advance_days_left", days=programme.messages.plural(needs.days_left, "day"))
     if needs.held_back:
         text += " " + say("advance_held_back")
     if needs.by_count:

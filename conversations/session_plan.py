@@ -82,3 +82,11 @@ def plan_for(programme: Programme, position: Position, *, rotation: int, short: 
     stage = programme.stage(position.stage)
     today = todays_exercises(stage, rotation)
     return foundation(programme, position) + tuple((e.id, doses[e.id]) for e in today)
+
+
+def dose_text(programme: Programme, exercise_id: str, count: int) -> str:
+    """A dose in words, e.g. "3 holds of 10 s each side", from the words in data/."""
+    exercise = programme.exercise(exercise_id)
+    messages = programme.messages
+    key = f"dose_{exercise.kind}" + ("_sides" if exercise.sides == "both" else "")
+    return messages.say(key, count=messages.plural(count, exercise.kind), seconds=exercise.seconds)

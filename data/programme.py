@@ -328,6 +328,7 @@ PLURAL_KEYS: tuple[str, ...] = (
 # The reports: /progress details, the weekly summary, the chart's labels, terminal lines.
 REPORT_KEYS: tuple[str, ...] = (
     "details_week",
+    "details_extra",
     "details_started",
     "details_doses_head",
     "details_dose_up",

@@ -324,7 +324,8 @@ def to_advance(programme: Programme, position: Position, today: date) -> ToAdvan
         sessions=sessions,
         steps_to_top=steps,
         days_at_top=max(0, days),
-        another_day=today in dates and days > 0,
+        another_day=(today in dates and days > 0)
+        or (days_left > 0 and position.counted_on == today),
         held_back=held,
         min_sessions=stage.min_sessions,
         by_count=sessions > max(held + steps + max(1, days), days_left),
