@@ -439,6 +439,7 @@ class FakeBotApi:
 
     def _reset_state(self) -> None:
         self._calls: list[Call] = []
+        self._faulted_calls: set[int] = set()  # indices of calls answered by an injected fault
         self._pending: list[dict[str, Any]] = []
         self._all_updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(100_001)
@@ -532,13 +533,16 @@ class FakeBotApi:
             return [c.params for c in self._calls if c.method.lower() == wanted]
 
     def edit_gaps(self, chat_id: int) -> list[float]:
-        """Seconds between consecutive edit requests to one chat, as they arrived here."""
+        """Seconds between consecutive edit requests to one chat, as they arrived here (a
+        request refused by an injected fault, such as a 429, made no edit)."""
         edits = ("editmessagetext", "editmessagereplymarkup", "editmessagecaption")
         with self._cond:
             times = [
                 c.at
-                for c in self._calls
-                if c.method.lower() in edits and str(c.params.get("chat_id")) == str(chat_id)
+                for index, c in enumerate(self._calls)
+                if c.method.lower() in edits
+                and str(c.params.get("chat_id")) == str(chat_id)
+                and index not in self._faulted_calls
             ]
         return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
 
@@ -1049,6 +1053,8 @@ class FakeBotApi:
             self._calls.append(Call(method, params, time.monotonic()))
             self._cond.notify_all()
             fault = self._take_fault(method.lower()) if token == self.token else None
+            if fault is not None:
+                self._faulted_calls.add(len(self._calls) - 1)
         if token != self.token:
             self._respond_error(handler, _ApiError(401, "Unauthorized"))
             return
