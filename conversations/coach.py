@@ -7,7 +7,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from conversations import guided_session, nudging, onboarding, running_set, settings_menu
+from conversations import (
+    guided_session,
+    nudging,
+    onboarding,
+    running_set,
+    settings_menu,
+    upkeep,
+)
 from conversations.events import (
     Choose,
     Command,
@@ -284,3 +291,4 @@ SPECS.update(nudging.SPECS)
 SPECS.update(onboarding.SPECS)
 SPECS.update(guided_session.SPECS)
 SPECS.update(settings_menu.SPECS)
+SPECS.update(upkeep.SPECS)

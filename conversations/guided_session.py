@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conversations import running_set
+from conversations import running_set, upkeep
 from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask
 from conversations.pain_scale import pain_scale_step
 from conversations.records import (
@@ -360,6 +360,8 @@ def finish(state: Coachee, ctx: Ctx) -> Outcome:
         streak=ctx.messages.plural(after.activity.streak, "day"),
         next_nudge=next_nudge_text(after, ctx),
     )
+    if upkeep.wants_upkeep_question(state, after, ctx.programme.last_stage):
+        return upkeep.offer_upkeep_days(after, ctx, summary).doing(record)
     return to_idle(after, ctx, summary).doing(record)
 
 

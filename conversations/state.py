@@ -40,6 +40,7 @@ class Step(StrEnum):
     MORNING_CHECK = "morning_check"
     NUDGE_TIME_OFFER = "nudge_time_offer"
     FORGET_CONFIRM = "forget_confirm"
+    ASK_UPKEEP_DAYS = "ask_upkeep_days"
 
 
 ONBOARDING_STEPS = frozenset(

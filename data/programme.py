@@ -201,6 +201,8 @@ MESSAGE_KEYS: tuple[str, ...] = (
     "advance_paused",
     "ask_quiet",
     "bad_quiet",
+    "ask_upkeep_days",
+    "upkeep_days_kept",
 )
 
 
@@ -292,6 +294,7 @@ LABEL_KEYS: tuple[str, ...] = (
     "forget_no",
     "pause",
     "go_on",
+    "keep_days",
 )
 
 # Why a decision was made; shown in the summary.

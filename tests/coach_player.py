@@ -13,7 +13,7 @@ from conversations.events import Choose, Command, Event, HoldTimeUp, Text
 from conversations.flow import Outcome
 from conversations.replies import Effect, LiveUpdate, Reply, WakeAt
 from conversations.session_plan import READ_SECONDS, TAP_SECONDS
-from conversations.state import Coachee, Step, new_coachee
+from conversations.state import SESSION_STEPS, Coachee, Step, new_coachee
 from data.programme import Programme, default_programme
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # a Monday
@@ -147,7 +147,7 @@ class CoachPlayer:
 
     def play_out(self, answers: dict[Step, str], *, by_timer: bool = False) -> Outcome:
         """Answer every question by its step until the session ends (holds end by Done)."""
-        while self.step is not Step.IDLE:
+        while self.step in SESSION_STEPS:
             if self.step is Step.HOLDING and by_timer:
                 self.run_set()
             else:
@@ -180,7 +180,7 @@ class CoachPlayer:
         if self.step is Step.SESSION_INTRO:
             count.intro_minutes = _minutes_in(self.question.text)
         edits = 0
-        while self.step is not Step.IDLE:
+        while self.step in SESSION_STEPS:
             if self.step is Step.HOLDING:
                 before = len(self.effects)
                 self.time_up()

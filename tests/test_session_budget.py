@@ -97,6 +97,29 @@ def test_a_perfect_daily_user_takes_two_weeks_a_stage() -> None:
     assert reached == {1: 1, 2: 14, 3: 28, 4: 42}
 
 
+def test_reaching_stage_four_asks_about_three_days_a_week() -> None:
+    player = CoachPlayer()
+    player.onboard()
+    doses = {e.id: e.dose.ceiling for e in player.programme.stage(3).exercises}
+    start = player.clock.date() - timedelta(days=20)
+    ready = Position(
+        stage=3,
+        doses=doses,
+        sessions_in_stage=9,
+        ceiling_clean_dates=(start,),
+        stage_started_on=start,
+    )
+    player.state = player.state.model_copy(update={"position": ready})
+    player.run_session()
+    assert player.state.position.stage == 4
+    assert player.step is Step.ASK_UPKEEP_DAYS
+    assert player.state.profile.training_days == frozenset(range(7))  # not changed unasked
+    assert player.labels == ["Mon, Wed, Fri", "Keep my days"]
+    player.tap("Mon, Wed, Fri")
+    assert player.state.profile.training_days == frozenset({0, 2, 4})
+    assert player.step is Step.IDLE
+
+
 def test_training_twice_a_day_is_no_faster() -> None:
     assert _stage_days(2) == _stage_days(1)
 
