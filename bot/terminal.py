@@ -134,14 +134,9 @@ class TerminalChat:
                 self.question = reply
 
     def _show(self, outcome: Outcome) -> None:
-        self.show_replies(outcome.replies)
+        # The running set's line first: "Set done" comes before the question that follows it.
         for effect in outcome.effects:
-            if isinstance(effect, WakeAt):
-                seconds = (effect.at - self.service.clock()).total_seconds()
-                self._start_timer(seconds, effect.step_no)
-            elif isinstance(effect, CancelHoldTimer | ForgetUser):
-                self._cancel_timer()
-            elif isinstance(effect, LiveUpdate):
+            if isinstance(effect, LiveUpdate):
                 live = Reply(effect.text, effect.choices, effect.step_no, effect.columns, True)
                 changed = bool(effect.choices) and (
                     self.question is None or self.question.choices != effect.choices
@@ -151,6 +146,13 @@ class TerminalChat:
                     self.question = live
             elif isinstance(effect, Acknowledge):
                 self._print(f"Coach: {effect.text}")
+        self.show_replies(outcome.replies)
+        for effect in outcome.effects:
+            if isinstance(effect, WakeAt):
+                seconds = (effect.at - self.service.clock()).total_seconds()
+                self._start_timer(seconds, effect.step_no)
+            elif isinstance(effect, CancelHoldTimer | ForgetUser):
+                self._cancel_timer()
             # The chart and the export go into files in the current folder; their paths are said.
             for line in carry_out_in_terminal(self.service, self.chat_id, effect, Path.cwd()):
                 self._print(line)
