@@ -113,7 +113,8 @@ def _nudge(state: Coachee, ctx: Ctx) -> Question:
     # The daily nudge says how long today's session takes, measured as the intro measures it.
     from conversations.guided_session import todays_minutes
 
-    text = ctx.say(f"nudge_{kind}", minutes=todays_minutes(state, ctx))
+    minutes = ctx.messages.plural(todays_minutes(state, ctx), "minute")
+    text = ctx.say(f"nudge_{kind}", minutes=minutes)
     return Question(text, tuple(ctx.choice(k) for k in keys), 2)
 
 

@@ -156,3 +156,28 @@ def test_a_set_ended_early_with_done_counts_as_shaky() -> None:
     assert [h.ended_early for h in holds] == [False, True, True, True]
     outcome = player.play_out({Step.ASK_FEEL: "Steady", Step.ASK_CHECKIN: "Yes"}, by_timer=True)
     assert "the same dose again" in outcome.replies[-1].text
+
+
+def test_a_missed_check_in_gives_its_own_cue_as_the_next_focus() -> None:
+    player = CoachPlayer()
+    player.onboard()
+    player.run_session(checkin="No")
+    missed = player.state.position.cue_next_time
+    assert missed is not None and missed.startswith("checkin:")
+    cue = player.programme.checkin_cues[missed.removeprefix("checkin:")]
+    player.advance_days(1)
+    player.command("session")
+    assert f"Focus today: {cue}" in player.last_text
+
+
+def test_the_nudge_says_the_minutes_the_intro_says() -> None:
+    from conversations.events import NudgeDue
+
+    player = CoachPlayer()
+    player.onboard()
+    player.advance_days(1)
+    nudge = player.event(NudgeDue()).replies[-1].text
+    player.tap("Start now")
+    intro = player.last_text
+    minutes = nudge.split("about ")[1].split(" minutes")[0]
+    assert f"about {minutes} minutes" in intro
