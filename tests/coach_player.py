@@ -145,8 +145,9 @@ class CoachPlayer:
         self.tap("Start")
         self.run_set()
 
-    def play_out(self, answers: dict[Step, str], *, by_timer: bool = False) -> Outcome:
-        """Answer every question by its step until the session ends (holds end by Done)."""
+    def play_out(self, answers: dict[Step, str], *, by_timer: bool = True) -> Outcome:
+        """Answer every question by its step until the session ends (sets run by their timers,
+        or, with `by_timer=False`, end at once by Done)."""
         while self.step in SESSION_STEPS:
             if self.step is Step.HOLDING and by_timer:
                 self.run_set()
