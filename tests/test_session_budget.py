@@ -163,7 +163,8 @@ def test_a_missed_check_in_gives_its_own_cue_as_the_next_focus() -> None:
     player.onboard()
     player.run_session(checkin="No")
     missed = player.state.position.cue_next_time
-    assert missed is not None and missed.startswith("checkin:")
+    assert missed is not None
+    assert missed.startswith("checkin:")
     cue = player.programme.checkin_cues[missed.removeprefix("checkin:")]
     player.advance_days(1)
     player.command("session")

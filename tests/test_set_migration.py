@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.service import CoachService
-from bot.store import ConversationState, find_user, make_engine, unit_of_work
+from bot.store import find_user, make_engine, unit_of_work, users
 from conversations.events import HoldTimeUp, Text
 from conversations.state import Coachee, Flow, Step
 from data.programme import default_programme
@@ -78,15 +78,14 @@ def test_the_service_wakes_an_old_shape_hold_at_start_up(tmp_path: Path) -> None
     service = CoachService(engine, default_programme(), lambda: now)
     for line in ["/start", "No", "No", "2", "A little", "Every day", "07:00", "UTC"]:
         service.handle("telegram", "7", Text(line))
-    with unit_of_work(engine) as session:
-        user = find_user(session, "telegram", "7")
+    with unit_of_work(engine) as db:
+        user = find_user(db, "telegram", "7")
         assert user is not None
-        row = session.get(ConversationState, user.id)
-        assert row is not None
-        row.step = "holding"
-        row.step_no = 41
-        row.flow = old_flow("holding", hold_started_at=START.isoformat())
-        session.add(row)
+        document = user.coachee.model_dump(mode="json")
+        document["flow"] = old_flow("holding", hold_started_at=START.isoformat())
+        db.execute(
+            users.update().where(users.c.id == user.id).values(step="holding", state=document)
+        )
     (pending,) = service.pending_holds("telegram")
     assert pending.due_at == now  # at once
     outcome = service.handle("telegram", "7", HoldTimeUp(pending.step_no))
