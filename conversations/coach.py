@@ -12,6 +12,8 @@ from conversations import (
     nudging,
     onboarding,
     running_set,
+    safety,
+    session_entry,
     settings_menu,
     upkeep,
 )
@@ -117,6 +119,9 @@ def _text(state: Coachee, text: str, ctx: Ctx) -> Outcome:
     question = _question(state, ctx)
     if spec is None or question is None:
         return _reask_or(state, ctx, ctx.say("bad_choice", options="-"))
+    if not question.choices and spec.on_text is None:
+        # Nothing to choose from (a day of rest): typing anything gets the same answer again.
+        return again(state, ctx)
     wanted = stripped.casefold()
     for choice in question.choices:
         if choice.label.casefold() == wanted or choice.id.casefold() == wanted:
@@ -137,7 +142,7 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
         return _reask_or(state, ctx, ctx.say("unknown_command"))
     if name == "help":
         return _reask_or(state, ctx, ctx.say("help"))
-    anytime = ("start", "export", "forget")
+    anytime = ("start", "export", "forget", "cleared")
     if state.flow.step is Step.NEW or (
         name not in anytime and not state.profile.onboarded and state.flow.step in ONBOARDING_STEPS
     ):
@@ -151,6 +156,8 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
             return again(state, ctx)
         case "session":
             return start_session(state, ctx)
+        case "cleared":
+            return safety.start_clearing(state, ctx)
         case "stop":
             if not in_session(state):
                 return _reask_or(state, ctx, ctx.say("no_session"))
@@ -174,21 +181,9 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
     raise AssertionError(name)
 
 
-def start_session(state: Coachee, ctx: Ctx, *, short: bool = False) -> Outcome:
-    """/session: resume one in progress, or check safety, then offer today's session."""
-    if in_session(state):
-        return guided_session.resume(state, ctx)
-    if state.position.safety_paused:
-        return ask(state, Step.SAFETY_PAUSED, ctx, in_settings=False, session=None)
-    if state.flow.step is Step.SCREEN_BLOCKED:
-        return again(state, ctx)
-    screen_age = (
-        ctx.now - state.profile.screened_at if state.profile.screened_at else timedelta.max
-    )
-    rescreen_after = timedelta(days=ctx.programme.safety.rescreen_after_days)
-    if state.position.screen_due or screen_age > rescreen_after:
-        return onboarding.rescreen(state, ctx, ctx.say("rescreen"))
-    return guided_session.offer_session(state, ctx, short=short)
+def start_session(state: Coachee, ctx: Ctx) -> Outcome:
+    """/session, and every other way in: the one entry point's rules (session_entry)."""
+    return session_entry.enter(state, ctx)
 
 
 def _pause(state: Coachee, argument: str, ctx: Ctx) -> Outcome:
@@ -210,7 +205,7 @@ def _pause(state: Coachee, argument: str, ctx: Ctx) -> Outcome:
 
 def _resume(state: Coachee, ctx: Ctx) -> Outcome:
     if state.position.safety_paused:
-        return ask(state, Step.SAFETY_PAUSED, ctx, in_settings=False, session=None)
+        return safety.settle(state, ctx)
     if state.activity.paused_until is None:
         return _reask_or(state, ctx, ctx.say("not_paused"))
     activity = state.activity.model_copy(update={"paused_until": None})
@@ -225,21 +220,24 @@ def to_idle(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:
 
 
 def _idle(state: Coachee, ctx: Ctx) -> Question:
-    return Question(ctx.say("idle"), (ctx.choice("start_session"),))
+    # On hold or on a day of rest, idle offers no session (and says when one can start).
+    waiting = safety.waiting_question(state, ctx)
+    return waiting or Question(ctx.say("idle"), (ctx.choice("start_session"),))
 
 
 def _on_idle(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    if choice == "cleared":
+        return safety.start_clearing(state, ctx)
     return start_session(state, ctx)
 
 
 def _safety_paused(state: Coachee, ctx: Ctx) -> Question:
-    return Question(ctx.say("safety_paused"), (ctx.choice("cleared"),))
+    waiting = safety.waiting_question(state, ctx)
+    return waiting or Question(ctx.say("paused_waiting"), (ctx.choice("cleared"),))
 
 
 def _on_safety_paused(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
-    position = state.position.model_copy(update={"safety_paused": False, "safety_stops": ()})
-    cleared = state.model_copy(update={"position": position})
-    return onboarding.rescreen(cleared, ctx, ctx.say("screen_cleared"))
+    return safety.start_clearing(state, ctx)
 
 
 def _forget_confirm(state: Coachee, ctx: Ctx) -> Question:
@@ -283,7 +281,9 @@ def progress_text(state: Coachee, ctx: Ctx) -> str:
 SPECS.update(
     {
         Step.IDLE: StepSpec(_idle, _on_idle),
-        Step.SAFETY_PAUSED: StepSpec(_safety_paused, _on_safety_paused),
+        Step.SAFETY_PAUSED: StepSpec(
+            _safety_paused, _on_safety_paused, onboarding.on_blocked_text
+        ),
         Step.FORGET_CONFIRM: StepSpec(_forget_confirm, _on_forget_confirm),
     }
 )
@@ -292,3 +292,4 @@ SPECS.update(onboarding.SPECS)
 SPECS.update(guided_session.SPECS)
 SPECS.update(settings_menu.SPECS)
 SPECS.update(upkeep.SPECS)
+SPECS.update(safety.SPECS)

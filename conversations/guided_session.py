@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conversations import running_set, upkeep
+from conversations import running_set, safety, upkeep
 from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask
 from conversations.pain_scale import pain_scale_step
 from conversations.records import (
@@ -50,12 +50,13 @@ def _with_session(state: Coachee, **changes: object) -> Coachee:
 
 
 def _plan(state: Coachee, ctx: Ctx) -> Plan:
-    return plan_for(
+    plan = plan_for(
         ctx.programme,
         state.position,
         rotation=state.activity.total_sessions,
         short=state.flow.short,
     )
+    return safety.shape_plan(state, ctx, plan)
 
 
 # --- starting -----------------------------------------------------------------------------------
@@ -118,6 +119,9 @@ def _on_intro(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
         from conversations.coach import to_idle
 
         return to_idle(state, ctx)
+    if not safety.may_start(state, ctx):
+        # An intro left waiting does not get round the safety rules (session_entry).
+        return safety.settle(state, ctx)
     session = SessionInProgress(started_at=ctx.now, plan=_plan(state, ctx), short=state.flow.short)
     return ask(state, Step.HOLD_READY, ctx, session=session)
 
@@ -384,14 +388,14 @@ def safety_stop(state: Coachee, ctx: Ctx) -> Outcome:
     record = _record(
         state, after, ctx, Verdict(Decision.SAFETY_STOP, "safety_stop"), completed=False
     )
-    effects = (CancelHoldTimer(), record)
-    if position.safety_paused:
-        return ask(
-            after, Step.SAFETY_PAUSED, ctx, ctx.say("safety_stop"), effects=effects, session=None
-        )
-    from conversations.coach import to_idle
-
-    return to_idle(after, ctx, ctx.say("safety_stop")).doing(*effects)
+    last = _session(state).sets[-1] if _session(state).sets else None
+    return safety.after_stop(
+        after,
+        ctx,
+        score=last.pain_score if last else None,
+        kind=last.pain_kind if last else None,
+        effects=(CancelHoldTimer(), record),
+    )
 
 
 def resume_text(state: Coachee, ctx: Ctx) -> str:

@@ -38,6 +38,7 @@ class Step(StrEnum):
     SAFETY_PAUSED = "safety_paused"
     NUDGE = "nudge"
     MORNING_CHECK = "morning_check"
+    ASK_BONE_HEALTH = "ask_bone_health"
     NUDGE_TIME_OFFER = "nudge_time_offer"
     FORGET_CONFIRM = "forget_confirm"
     ASK_UPKEEP_DAYS = "ask_upkeep_days"
@@ -144,6 +145,11 @@ class Flow(_State):
     in_settings: bool = False
     short: bool = False
     session: SessionInProgress | None = None
+    # Why the red-flag screen is being asked: None (onboarding, routine), "clearing", or after a
+    # safety stop "stop_strong" / "stop_spreading"; it decides what follows a screen passed.
+    screen_reason: str | None = None
+    # The morning check was asked on the way into a session (not by a nudge): carry on into it.
+    entering: bool = False
 
 
 class Coachee(_State):

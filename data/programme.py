@@ -93,12 +93,34 @@ class RedFlag(_Frozen):
     text: str
 
 
+class OnboardingPain(_Frozen):
+    """What the pain score given at onboarding changes."""
+
+    gentle_from: int = Field(ge=0, le=10)
+    gentle_days: int = Field(ge=1, le=28)
+    gentle_exercises: tuple[str, ...] = Field(min_length=1)
+    clinician_first_from: int = Field(ge=0, le=10)
+
+
 class SafetyScreen(_Frozen):
     urgent: tuple[RedFlag, ...] = Field(min_length=1)
     urgent_advice: str
     clinician: tuple[RedFlag, ...] = Field(min_length=1)
     clinician_advice: str
     rescreen_after_days: int = Field(ge=1)
+    onboarding_pain: OnboardingPain
+    experienced_steps_up: int = Field(ge=0, le=3)
+
+
+class NeutralSwap(_Frozen):
+    """A neutral-spine exercise standing in for loaded flexion, for users who need it."""
+
+    replaces: tuple[str, ...] = Field(min_length=1)
+    stages: tuple[int, ...] = Field(min_length=1)
+    exercise: Exercise
+
+    def swaps(self, stage: int, exercise_id: str) -> bool:
+        return stage in self.stages and any(key in exercise_id for key in self.replaces)
 
 
 # Every message the coach says. A missing key in messages.yaml fails validation, naming it.
@@ -109,9 +131,7 @@ MESSAGE_KEYS: tuple[str, ...] = (
     "screen_urgent_question",
     "screen_clinician_question",
     "screen_blocked",
-    "screen_cleared",
     "ask_pain_now",
-    "pain_now_high",
     "ask_experience",
     "ask_days",
     "ask_time",
@@ -203,6 +223,28 @@ MESSAGE_KEYS: tuple[str, ...] = (
     "bad_quiet",
     "ask_upkeep_days",
     "upkeep_days_kept",
+    "blocked_today",
+    "paused_waiting",
+    "nothing_to_clear",
+    "clear_from_tomorrow",
+    "clearing_screen",
+    "screen_clinician_since_cleared",
+    "cleared_thanks",
+    "ask_bone_health",
+    "bone_health_yes",
+    "bone_health_no",
+    "rest_today",
+    "rest_today_check",
+    "stop_strong",
+    "stop_spreading",
+    "after_check_strong",
+    "after_check_spreading",
+    "pain_now_gentle",
+    "pain_now_clinician_first",
+    "experienced_start",
+    "welcome_back_session",
+    "morning_worse_again",
+    "gentle_week",
 )
 
 
@@ -234,6 +276,7 @@ class Programme(_Frozen):
     checkin_cues: Mapping[str, str] = Field(default_factory=dict)
     safety: SafetyScreen
     messages: Messages
+    neutral_swaps: tuple[NeutralSwap, ...] = ()
 
     def stage(self, number: int) -> Stage:
         return self.stages[number - 1]
@@ -247,7 +290,17 @@ class Programme(_Frozen):
             for exercise in stage.exercises:
                 if exercise.id == exercise_id:
                     return exercise
+        for swap in self.neutral_swaps:
+            if swap.exercise.id == exercise_id:
+                return swap.exercise
         raise KeyError(exercise_id)
+
+    def neutral_swap(self, stage: int, exercise_id: str) -> Exercise | None:
+        """The neutral-spine stand-in for a loaded-flexion exercise of this stage, if any."""
+        for swap in self.neutral_swaps:
+            if swap.swaps(stage, exercise_id):
+                return swap.exercise
+        return None
 
 
 LABEL_KEYS: tuple[str, ...] = (
@@ -309,6 +362,8 @@ REASON_KEYS: tuple[str, ...] = (
     "welcome_back",
     "repeat_pain",
     "repeat_held_back",
+    "repeat_worse_again",
+    "repeat_gentle_start",
     "step_back",
     "step_back_floor",
     "extra_practice",
@@ -374,6 +429,7 @@ COMMAND_KEYS: tuple[str, ...] = (
     "settings",
     "pause",
     "resume",
+    "cleared",
     "stop",
     "export",
     "forget",
@@ -433,6 +489,7 @@ class _ProgrammeFile(_Frozen):
     stages: tuple[Stage, ...] = Field(min_length=1)
     checkins: Mapping[str, str]
     checkin_cues: Mapping[str, str]
+    neutral_swaps: tuple[NeutralSwap, ...] = ()
 
 
 class _MessagesFile(_Frozen):
@@ -472,9 +529,29 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
             raise ProgrammeError(
                 f"{programme_path}: field checkin_cues.{checkin}: missing or empty"
             )
+    for index, swap in enumerate(programme.neutral_swaps):
+        where = f"neutral_swaps.{index}"
+        if swap.exercise.id in seen:
+            raise ProgrammeError(f"{programme_path}: field {where}.exercise.id: used twice")
+        seen.add(swap.exercise.id)
+        for checkin in swap.exercise.checkins:
+            if checkin not in programme.checkins:
+                raise ProgrammeError(
+                    f"{programme_path}: field {where}.exercise.checkins: unknown {checkin!r}"
+                )
+        for number in swap.stages:
+            if not 1 <= number <= len(programme.stages):
+                raise ProgrammeError(f"{programme_path}: field {where}.stages: no stage {number}")
 
     safety_path = base / "safety.yaml"
     safety = _validated(SafetyScreen, _read_yaml("safety.yaml", base), safety_path)
+    stage_one = {e.id for e in programme.stages[0].exercises}
+    for index, exercise_id in enumerate(safety.onboarding_pain.gentle_exercises):
+        if exercise_id not in stage_one:
+            raise ProgrammeError(
+                f"{safety_path}: field onboarding_pain.gentle_exercises.{index}: "
+                f"{exercise_id!r} is not a stage-1 exercise"
+            )
 
     messages_path = base / "messages.yaml"
     messages = _validated(_MessagesFile, _read_yaml("messages.yaml", base), messages_path)
@@ -496,6 +573,7 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
         checkins=programme.checkins,
         checkin_cues=programme.checkin_cues,
         safety=safety,
+        neutral_swaps=programme.neutral_swaps,
         messages=Messages(
             texts=messages.texts,
             labels=messages.labels,
