@@ -161,11 +161,6 @@ class EditGate:
         finally:
             del self._workers[chat_id]
 
-    async def drain(self) -> None:
-        """Wait for the edits already asked for (tests, and a clean shutdown)."""
-        while self._workers:
-            await asyncio.gather(*tuple(self._workers.values()), return_exceptions=True)
-
 
 def chat_of(update: object) -> int | None:
     """The chat an update belongs to (the user's id for a private chat), if any."""
