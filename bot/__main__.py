@@ -14,6 +14,7 @@ from bot.logs import configure_logging
 from bot.service import CoachService
 from bot.settings import Settings
 from bot.store import make_engine
+from data.poses import load_poses
 from data.programme import ProgrammeError, load_programme
 
 log = logging.getLogger("bot")
@@ -32,23 +33,47 @@ def main(argv: list[str]) -> int:
         from bot.stats import main as stats
 
         return stats(Settings())
+    if argv[:1] == ["pictures"]:
+        return _pictures(argv[1:])
     settings = Settings()
     configure_logging(settings)
     try:
         programme = load_programme()
+        load_poses(programme)  # every exercise needs its picture data, checked now
     except ProgrammeError as error:
         print(f"The programme files are broken: {error}", file=sys.stderr)
         return 2
     engine = make_engine(settings.database_url)
     service = CoachService(engine, programme)
     if settings.telegram_bot_token is None:
+        from bot.pictures import PictureBook
         from bot.terminal import TerminalChat
 
-        asyncio.run(TerminalChat(service, settings.terminal_user).run())
+        # One local user: a drawing thread is plenty, and it never holds up the exit.
+        pictures = PictureBook(load_poses(programme), folder=settings.pictures_dir)
+        asyncio.run(TerminalChat(service, settings.terminal_user, pictures=pictures).run())
         return 0
     from bot.telegram_app import run_telegram
 
     run_telegram(settings, service)
+    return 0
+
+
+def _pictures(argv: list[str]) -> int:
+    """`python -m bot pictures OUT.png`: the contact sheet of every exercise, for review."""
+    if len(argv) != 1:
+        print("usage: python -m bot pictures OUT.png", file=sys.stderr)
+        return 2
+    from pathlib import Path
+
+    from bot.pictures import write_contact_sheet
+
+    try:
+        path = write_contact_sheet(Path(argv[0]), load_programme())
+    except ProgrammeError as error:
+        print(f"The programme files are broken: {error}", file=sys.stderr)
+        return 2
+    print(f"Contact sheet written to {path}")
     return 0
 
 

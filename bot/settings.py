@@ -29,3 +29,5 @@ class Settings(BaseSettings):
     # Telegram allows about 30 messages a second per bot token, shared by every process.
     nudge_send_rate: float = Field(default=25.0, gt=0, le=30)
     liveness_file: Path = Path("/tmp/spine-coach.alive")
+    # Rendered exercise animations are kept here across restarts (unset: drawn at each start).
+    pictures_dir: Path | None = None

@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 
 from conversations import (
     guided_session,
+    lessons,
     nudging,
     onboarding,
+    pictures,
     running_set,
     safety,
     session_entry,
@@ -45,6 +47,12 @@ MAX_PAUSE_DAYS = 60
 def transition(state: Coachee, event: Event, *, now: datetime, programme: Programme) -> Outcome:
     """Handle one event for one user."""
     ctx = Ctx(programme, utc(now))
+    # Whatever the step, an exercise's first question carries its picture, and a finished
+    # session's summary is followed by the day's lesson.
+    return lessons.after_session(pictures.with_pictures(_handle(state, event, ctx)), ctx)
+
+
+def _handle(state: Coachee, event: Event, ctx: Ctx) -> Outcome:
     match event:
         case Command(name=name, argument=argument):
             return _command(state, name.lower().lstrip("/"), argument.strip(), ctx)
@@ -174,6 +182,12 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
             return _resume(state, ctx)
         case "export":
             return _reask_or(state, ctx, ctx.say("export")).doing(ExportData())
+        case "learn":
+            learned, text, lesson = lessons.learn(state, argument, ctx)
+            if lesson is None:
+                return _reask_or(learned, ctx, text)
+            waiting = again(learned, ctx)
+            return Outcome(learned, (lesson, *waiting.replies), waiting.effects)
         case "forget":
             if in_session(state):
                 return again(state, ctx, ctx.say("finish_session_first"))
@@ -269,13 +283,15 @@ def progress_text(state: Coachee, ctx: Ctx) -> str:
     week and in total, doses now against the start, the pain trend, the chart."""
     position = state.position
     stage = ctx.programme.stage(position.stage)
-    return ctx.say(
+    read, total = lessons.read_count(state, ctx)
+    text = ctx.say(
         "progress",
         stage=stage.number,
         stage_name=stage.name,
         to_advance=to_advance_text(ctx.programme, position, ctx.today(state)),
         streak=ctx.messages.plural(state.activity.streak, "day"),
     )
+    return f"{text}\n{ctx.say('lessons_read', read=read, total=total)}" if total else text
 
 
 SPECS.update(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conversations import running_set, safety, upkeep
+from conversations import pictures, running_set, safety, upkeep
 from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask
 from conversations.pain_scale import pain_scale_step
 from conversations.records import (
@@ -146,7 +146,7 @@ def _set_ready(state: Coachee, ctx: Ctx) -> Question:
         "set_ready", holds=ctx.messages.plural(holds_in_set(exercise, count), exercise.kind)
     )
     choices = (ctx.choice("start"), ctx.choice("it_hurts"), ctx.choice("stop_session"))
-    return Question(f"{intro}\n\n{ready}", choices, 2)
+    return Question(f"{intro}\n\n{ready}", choices + pictures.show_me_choices(state, ctx), 2)
 
 
 def _on_set_ready(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
@@ -154,6 +154,8 @@ def _on_set_ready(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
         return stop(state, ctx)
     if choice == "it_hurts":
         return _hurts(state, ctx)
+    if choice == pictures.SHOW_ME:
+        return pictures.show_me(state, ctx)
     return running_set.start_set(state, ctx)
 
 

@@ -18,7 +18,10 @@ class Choice:
 
 @dataclass(frozen=True)
 class Reply:
-    """A message to the user; when it has choices, `step_no` versions its buttons."""
+    """A message to the user; when it has choices, `step_no` versions its buttons.
+
+    `picture` names an exercise whose picture (or animation) the chat shows just before this
+    text; chats that cannot show pictures leave it out."""
 
     text: str
     choices: tuple[Choice, ...] = ()
@@ -26,6 +29,7 @@ class Reply:
     columns: int = 1
     # The live message of a running set: later `LiveUpdate`s edit this message.
     live: bool = False
+    picture: str | None = None
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,7 @@ class SessionInProgress(_State):
     pending_feeling: Feeling | None = None
     pending_pain_score: int | None = None
     short: bool = False
+    pictures_shown: tuple[str, ...] = ()  # exercises whose picture this session already showed
 
 
 class Flow(_State):
@@ -152,6 +153,14 @@ class Flow(_State):
     entering: bool = False
 
 
+class Learning(_State):
+    """What the user has been shown: pictures per exercise, and the lessons read."""
+
+    pictures_seen: dict[str, int] = {}
+    lessons_read: tuple[str, ...] = ()
+    last_lesson_on: date | None = None
+
+
 class Coachee(_State):
     """One user, as the pure coach sees them."""
 
@@ -159,6 +168,7 @@ class Coachee(_State):
     position: Position = Position()
     activity: Activity = Activity()
     flow: Flow = Flow()
+    learning: Learning = Learning()
 
 
 def in_session(state: Coachee) -> bool:

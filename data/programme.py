@@ -245,6 +245,11 @@ MESSAGE_KEYS: tuple[str, ...] = (
     "welcome_back_session",
     "morning_worse_again",
     "gentle_week",
+    "lesson",
+    "learn_list",
+    "learn_unknown",
+    "lessons_read",
+    "showing_picture",
 )
 
 
@@ -269,6 +274,20 @@ class Messages(_Frozen):
         return self.labels[key]
 
 
+class Lesson(_Frozen):
+    """One short lesson: a single idea in a few sentences, offered from its stage on."""
+
+    id: str = Field(pattern=r"^[a-z0-9-]{2,40}$")
+    stage: int = Field(ge=1, le=9)
+    title: str = Field(min_length=3, max_length=80)
+    text: str = Field(min_length=40, max_length=900)
+    picture: str | None = None
+
+
+class _LessonsFile(_Frozen):
+    lessons: tuple[Lesson, ...] = Field(min_length=1)
+
+
 class Programme(_Frozen):
     stages: tuple[Stage, ...]
     checkins: Mapping[str, str]
@@ -277,6 +296,7 @@ class Programme(_Frozen):
     safety: SafetyScreen
     messages: Messages
     neutral_swaps: tuple[NeutralSwap, ...] = ()
+    lessons: tuple[Lesson, ...] = ()
 
     def stage(self, number: int) -> Stage:
         return self.stages[number - 1]
@@ -348,6 +368,7 @@ LABEL_KEYS: tuple[str, ...] = (
     "pause",
     "go_on",
     "keep_days",
+    "show_me",
 )
 
 # Why a decision was made; shown in the summary.
@@ -434,6 +455,7 @@ COMMAND_KEYS: tuple[str, ...] = (
     "export",
     "forget",
     "help",
+    "learn",
 )
 
 # Which cue to give next time for what went wrong.
@@ -568,7 +590,10 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
     _check_placeholders(messages_path, "reasons", messages.reasons)
     _check_placeholders(messages_path, "reports", messages.reports)
 
+    lessons = _load_lessons(base, programme.stages)
+
     return Programme(
+        lessons=lessons,
         stages=programme.stages,
         checkins=programme.checkins,
         checkin_cues=programme.checkin_cues,
@@ -584,6 +609,27 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
             plurals=messages.plurals,
         ),
     )
+
+
+def _load_lessons(base: Path, stages: tuple[Stage, ...]) -> tuple[Lesson, ...]:
+    path = base / "lessons.yaml"
+    lessons = _validated(_LessonsFile, _read_yaml("lessons.yaml", base), path).lessons
+    exercise_ids = {e.id for stage in stages for e in stage.exercises}
+    seen: set[str] = set()
+    previous_stage = 1
+    for index, lesson in enumerate(lessons):
+        where = f"{path}: field lessons.{index}"
+        if lesson.id in seen:
+            raise ProgrammeError(f"{where}.id: {lesson.id} twice")
+        seen.add(lesson.id)
+        if lesson.stage > len(stages):
+            raise ProgrammeError(f"{where}.stage: there are only {len(stages)} stages")
+        if lesson.stage < previous_stage:
+            raise ProgrammeError(f"{where}.stage: lessons go in stage order")
+        previous_stage = lesson.stage
+        if lesson.picture is not None and lesson.picture not in exercise_ids:
+            raise ProgrammeError(f"{where}.picture: no exercise {lesson.picture!r}")
+    return lessons
 
 
 @cache

@@ -266,7 +266,9 @@ class CoachPlayer:
             read = READ_SECONDS if self.step is Step.HOLD_READY else TAP_SECONDS
             self.tap(answers[self.step], seconds=read)
             count.inputs += 1
-        count.messages = len(self.replies) - first
+        # A reply with a picture is two messages in Telegram: the animation, then the text.
+        sent = self.replies[first:]
+        count.messages = len(sent) + sum(1 for reply in sent if reply.picture)
         count.seconds = (self.clock - began).total_seconds()
         return count
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 
 from bench.sessions import MAX_INPUTS, MAX_MESSAGES, MAX_MINUTES, play
+from conversations.flow import Outcome
 from conversations.session_plan import holds_in_set, plan_for, session_seconds, todays_exercises
 from conversations.state import Step
 from data.programme import default_programme
@@ -20,6 +21,13 @@ from schedules.progression import Position
 from tests.coach_player import CoachPlayer
 
 PROGRAMME = default_programme()
+
+
+def summary_of(outcome: Outcome) -> str:
+    """The session summary among the outcome's replies (a lesson may follow it)."""
+    return next(r.text for r in outcome.replies if "Session done" in r.text)
+
+
 CASES = [
     (stage.number, ceiling, rotation, foundation)
     for stage in PROGRAMME.stages
@@ -130,7 +138,7 @@ def test_a_second_session_that_day_is_extra_practice_and_says_so() -> None:
     player.run_session()
     first = player.state.position
     player.clock += timedelta(hours=3)
-    summary = player.run_session().replies[-1].text
+    summary = summary_of(player.run_session())
     assert "extra practice" in summary
     assert player.state.position == first
     assert player.state.activity.total_sessions == 2  # recorded all the same
@@ -155,7 +163,7 @@ def test_a_set_ended_early_with_done_counts_as_shaky() -> None:
     holds = player.state.flow.session.holds if player.state.flow.session else ()
     assert [h.ended_early for h in holds] == [False, True, True, True]
     outcome = player.play_out({Step.ASK_FEEL: "Steady", Step.ASK_CHECKIN: "Yes"}, by_timer=True)
-    assert "the same dose again" in outcome.replies[-1].text
+    assert "the same dose again" in summary_of(outcome)
 
 
 def test_a_missed_check_in_gives_its_own_cue_as_the_next_focus() -> None:
