@@ -190,3 +190,34 @@ def test_the_nudge_says_the_minutes_the_intro_says() -> None:
     intro = player.last_text
     minutes = nudge.split("about ")[1].split(" minutes")[0]
     assert f"about {minutes} minutes" in intro
+
+
+# --- wording ------------------------------------------------------------------------------------
+
+
+def test_a_safety_check_is_called_a_quick_safety_check_once() -> None:
+    player = CoachPlayer()
+    player.onboard()
+    player.begin_session()
+    player.report_pain("7")  # strong pain: the screen comes at once
+    assert player.last_text.lower().count("a quick safety check") == 1
+    later = CoachPlayer()
+    later.onboard()
+    later.advance_days(60)  # the screen is due again before the next session
+    later.command("session")
+    assert later.step is Step.SCREEN_URGENT
+    assert later.last_text.lower().count("a quick safety check") == 1
+
+
+def test_counts_read_in_words() -> None:
+    player = CoachPlayer()
+    player.onboard()
+    player.command("pause", "1")
+    assert "no nudges for 1 day," in player.last_text
+    player.command("pause", "3")
+    assert "no nudges for 3 days," in player.last_text
+    player.command("resume")
+    player.run_session()
+    summary = next(r.text for r in player.replies if "Session done" in r.text)
+    assert "Streak: 1 day in a row." in summary
+    assert "(s)" not in summary
