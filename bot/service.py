@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, select, update
@@ -41,7 +41,7 @@ def system_clock() -> datetime:
 
 @dataclass(frozen=True)
 class PendingHold:
-    """A hold whose timer must run (again) after a start-up."""
+    """A running set whose timer must run (again) after a start-up: wake it at `due_at`."""
 
     platform: str
     chat_id: str
@@ -83,7 +83,7 @@ class CoachService:
 
     def press(
         self, platform: str, chat_id: str, choice_id: str, step_no: int | None
-    ) -> tuple[Choice, Outcome] | None:
+    ) -> tuple[Choice, Reply, Outcome] | None:
         """A pressed button, checked against the question waiting in the database and, when
         it is one of that question's choices, handled as `Choose`, in the same transaction.
         None (and nothing changed) for a stale, replayed or unknown button."""
@@ -99,7 +99,7 @@ class CoachService:
             if choice is None:
                 return None
             event = Choose(choice.id, waiting.step_no)
-            return choice, self._apply(session, user, event, now, None)
+            return choice, waiting, self._apply(session, user, event, now, None)
 
     def _apply(
         self, db: Connection, user: StoredUser, event: Event, now: datetime, update_id: int | None
@@ -155,10 +155,14 @@ class CoachService:
         for chat_id, document in rows:
             flow = coachee_from_document(document).flow
             session_state = flow.session
-            if session_state is None or session_state.hold_started_at is None:
+            if session_state is None:
                 continue
-            exercise_id, _ = session_state.plan[session_state.exercise_index]
-            seconds = self.programme.exercise(exercise_id).seconds
-            due = session_state.hold_started_at + timedelta(seconds=seconds)
+            if session_state.phase is None:
+                # Stored before sets ran by themselves: wake it now, and it starts over.
+                due = self.clock()
+            elif session_state.phase_ends_at is None:
+                continue  # paused: nothing to wake until the user taps Go on
+            else:
+                due = session_state.phase_ends_at
             holds.append(PendingHold(platform, chat_id, flow.step_no, due))
         return holds
