@@ -21,7 +21,7 @@ def run_coach() -> int:
     if os.environ.get("BENCH_UNLIMITED") == "1":
         from telegram.ext import AIORateLimiter
 
-        import bot.telegram_app as telegram_app
+        import bot.telegram.app as telegram_app
 
         def unlimited(max_retries: int = 0) -> AIORateLimiter:
             return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=max_retries)

@@ -16,9 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.pictures import PictureBook, render_animation_gif, render_pose_png
+from bot.pictures.book import PictureBook
+from bot.pictures.render import render_animation_gif, render_pose_png
 from bot.service import CoachService
-from bot.store import make_engine
+from bot.store.db import make_engine
 from conversations.events import Choose, Command, Text
 from data.poses import load_poses
 from data.programme import default_programme

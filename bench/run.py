@@ -43,7 +43,7 @@ from sqlmodel import Session, col, select
 
 from bench.fake_api import TOKEN, FakeBotApi
 from bench.seed import ONBOARDING, seed_users, spread_over_a_day
-from bot.store import User, make_engine
+from bot.store.db import User, make_engine
 from conversations.coach import transition
 from conversations.events import Command, Event, Text
 from conversations.state import Step, new_coachee
@@ -493,7 +493,7 @@ async def start_up(url: str, users: int, folder: Path) -> tuple[float, float, fl
 
 
 def due_query_ms(url: str, at: datetime, runs: int = 30) -> tuple[float, float]:
-    """The tick's claim query (as bot/nudge_tick.py builds it), median and p99 in ms."""
+    """The tick's claim query (as bot/nudges/tick.py builds it), median and p99 in ms."""
     engine = make_engine(url, create=False)
     query = (
         select(User)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, text
 
 from bot.service import CoachService
-from bot.store import User, make_engine
+from bot.store.db import User, make_engine
 from conversations.events import Command, Text
 from data.programme import default_programme
 

@@ -13,7 +13,7 @@ import sys
 from bot.logs import configure_logging
 from bot.service import CoachService
 from bot.settings import Settings
-from bot.store import make_engine
+from bot.store.db import make_engine
 from data.poses import load_poses
 from data.programme import ProgrammeError, load_programme
 
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
 
         return health.main(Settings().liveness_file)
     if argv[:1] == ["migrate"]:
-        from bot.migrations import main as migrate
+        from bot.store.migrations import main as migrate
 
         return migrate(Settings().database_url)
     if argv[:1] == ["stats"]:
@@ -46,14 +46,14 @@ def main(argv: list[str]) -> int:
     engine = make_engine(settings.database_url)
     service = CoachService(engine, programme)
     if settings.telegram_bot_token is None:
-        from bot.pictures import PictureBook
-        from bot.terminal import TerminalChat
+        from bot.pictures.book import PictureBook
+        from bot.terminal.chat import TerminalChat
 
         # One local user: a drawing thread is plenty, and it never holds up the exit.
         pictures = PictureBook(load_poses(programme), folder=settings.pictures_dir)
         asyncio.run(TerminalChat(service, settings.terminal_user, pictures=pictures).run())
         return 0
-    from bot.telegram_app import run_telegram
+    from bot.telegram.app import run_telegram
 
     run_telegram(settings, service)
     return 0
@@ -66,7 +66,7 @@ def _pictures(argv: list[str]) -> int:
         return 2
     from pathlib import Path
 
-    from bot.pictures import write_contact_sheet
+    from bot.pictures.book import write_contact_sheet
 
     try:
         path = write_contact_sheet(Path(argv[0]), load_programme())

@@ -11,8 +11,7 @@ from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, select, update
 
-from bot.nudge_tick import save_and_reschedule
-from bot.store import (
+from bot.store.db import (
     StoredUser,
     coachee_from_document,
     find_user,
@@ -20,19 +19,50 @@ from bot.store import (
     get_or_create_user,
     load_coachee,
     record_session,
+    save_user,
     unit_of_work,
     users,
 )
 from conversations.coach import prompt, transition
 from conversations.events import Choose, Event, HoldTimeUp, NudgeDue
 from conversations.flow import Outcome
+from conversations.nudging import next_nudge
 from conversations.replies import Choice, ForgetUser, RecordSession, Reply
 from conversations.state import Coachee, Step
 from data.programme import Programme
+from schedules.local_time import local_date
 
 Clock = Callable[[], datetime]
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+# --- the shared step: save a user's new state and when their next nudge falls due ------------
+
+
+def save_and_reschedule(
+    db: Connection, user: StoredUser, coachee: Coachee, *, now: datetime, keep_due: bool = True
+) -> None:
+    """Write the coach's new view of the user and recompute `users.next_nudge_at` from it.
+
+    A nudge that fell due but that no tick has claimed yet stays due when the new state still
+    wants it: a message at 07:30:05 about something else must not cancel the 07:30 nudge (the
+    next tick, a few seconds later, sends it). Training, pausing or a new nudge time do cancel
+    it, since the pure schedule then no longer lands on that instant. The tick itself passes
+    `keep_due=False`: once the coach has handled the nudge, the due time is spent.
+    """
+    pending = user.next_nudge_at
+    user.coachee = coachee
+    zone = coachee.profile.zone
+    keep = (
+        keep_due
+        and pending is not None
+        and pending <= now
+        and next_nudge(coachee, pending, local_date(pending, zone)) == pending
+    )
+    if not keep:
+        user.next_nudge_at = next_nudge(coachee, now, local_date(now, zone))
+    save_user(db, user)
 
 
 def system_clock() -> datetime:

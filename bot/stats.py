@@ -17,7 +17,7 @@ from sqlalchemy import Engine, distinct, func, inspect, make_url, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
-from bot.store import User, make_engine, unit_of_work
+from bot.store.db import User, make_engine, unit_of_work
 from conversations.records import Decision
 from data.programme import Programme, ProgrammeError, load_programme
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 
-from bot.store import make_engine
+from bot.store.db import make_engine
 
 DATABASES = ["sqlite", "postgresql"]
 

@@ -20,9 +20,8 @@ from sqlalchemy import Engine, Table
 from sqlalchemy import select as select_rows
 from sqlmodel import SQLModel
 
-from bot.nudge_tick import save_and_reschedule
-from bot.service import CoachService
-from bot.store import (
+from bot.service import CoachService, save_and_reschedule
+from bot.store.db import (
     find_user,
     load_coachee,
     make_engine,
@@ -262,7 +261,7 @@ def user_with_sessions(
 def all_tables() -> list[Table]:
     """Every table the models define, parents first (every model module imported)."""
     try:
-        from bot.migrations.models import import_models
+        from bot.store.migrations.models import import_models
     except ImportError:  # pragma: no cover - before migrations existed
         pass
     else:

@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.delivery import DeliveryResult
-from bot.nudge_tick import NoPacing, claim_due, run_nudge_tick, save_and_reschedule
-from bot.outbox import outbox
-from bot.service import CoachService
-from bot.store import StoredUser, create_user, find_user, make_engine, unit_of_work
+from bot.nudges.tick import NoPacing, claim_due, run_nudge_tick
+from bot.service import CoachService, save_and_reschedule
+from bot.store.db import StoredUser, create_user, find_user, make_engine, unit_of_work
+from bot.store.outbox import outbox
 from conversations.replies import Reply
 from conversations.state import Coachee
 from data.programme import default_programme

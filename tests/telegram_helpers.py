@@ -27,11 +27,11 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from bot.pictures import PictureBook
+from bot.pictures.book import PictureBook
 from bot.service import CoachService, system_clock
 from bot.settings import Settings
-from bot.store import StoredUser, find_user, make_engine, unit_of_work
-from bot.telegram_app import CoachApplication, build_application
+from bot.store.db import StoredUser, find_user, make_engine, unit_of_work
+from bot.telegram.app import CoachApplication, build_application
 from data.programme import default_programme
 from tests.fake_bot_api import BotMessage, FakeBotApi
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Engine, insert
 
-from bot.reports import EXPORT_CSV_NAME, EXPORT_JSON_NAME, export_documents
+from bot.reports.export import EXPORT_CSV_NAME, EXPORT_JSON_NAME, export_documents
 from bot.service import CoachService
-from bot.store import make_engine, unit_of_work
+from bot.store.db import make_engine, unit_of_work
 from conversations.events import Choose, Text
 from conversations.state import Step
 from tests.history_helpers import (
@@ -75,7 +75,7 @@ def others(dump: dict[str, list[dict[str, Any]]], user_id: int) -> dict[str, lis
 def add_outbox_row(service: CoachService, user_id: int, clock: TestClock) -> bool:
     """A pending nudge in the outbox, where the outbox exists."""
     try:
-        outbox = importlib.import_module("bot.outbox")
+        outbox = importlib.import_module("bot.store.outbox")
     except ModuleNotFoundError:  # pragma: no cover - before the outbox
         return False
     with unit_of_work(service.engine) as db:

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, update
 
-from bot.nudge_tick import LEASE
-from bot.outbox import outbox
+from bot.nudges.tick import LEASE
 from bot.service import CoachService
-from bot.store import make_engine, users
+from bot.store.db import make_engine, users
+from bot.store.outbox import outbox
 from data.programme import default_programme
 from tests.conftest import PostgresDatabases
 from tests.fake_bot_api import FakeBotApi
@@ -72,7 +72,7 @@ def kill_between_sends(
 ) -> None:
     """SIGKILL the sender at a moment when every nudge the server got is marked sent in the
     database. A kill between a send and its mark would send that one nudge twice: a window no
-    outbox closes without the platform's help (see bot/nudge_tick.py), not what this test is
+    outbox closes without the platform's help (see bot/nudges/tick.py), not what this test is
     about. The process is frozen (SIGSTOP) while the two counts are compared."""
 
     def settled() -> int:

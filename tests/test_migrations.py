@@ -14,9 +14,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, func, insert, inspect, select
 from sqlmodel import SQLModel
 
-from bot import migrations
-from bot.migrations.models import import_models
-from bot.store import find_user, make_engine, sessions_table, unit_of_work, users
+from bot.store import migrations
+from bot.store.db import find_user, make_engine, sessions_table, unit_of_work, users
+from bot.store.migrations.models import import_models
 from conversations.state import Coachee, Flow, Learning
 from tests.coach_player import CoachPlayer
 

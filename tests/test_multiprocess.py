@@ -118,11 +118,11 @@ def worker_main(url: str) -> None:  # pragma: no cover - runs in the worker proc
     """Read one JSON command per line, act on it, answer one JSON line."""
     import asyncio
 
-    import bot.nudge_tick as nudge_tick
+    import bot.nudges.tick as nudge_tick
     import bot.service as service_module
     from bot.delivery import DeliveryResult
     from bot.service import CoachService
-    from bot.store import make_engine
+    from bot.store.db import make_engine
     from conversations.events import Choose, Command, Event, Text
     from conversations.replies import Reply
     from conversations.state import Step
@@ -309,7 +309,7 @@ def overlaps(spans: list[tuple[str, int, int, int]]) -> tuple[list[str], int]:
 
 @pytest.mark.slow
 def test_three_processes_one_database_a_simulated_week(db_url: str, tmp_path: Path) -> None:
-    from bot.store import make_engine
+    from bot.store.db import make_engine
 
     make_engine(db_url)  # migrate once here; the workers find the schema ready
     users = make_users(USERS)
@@ -393,7 +393,7 @@ def test_three_processes_one_database_a_simulated_week(db_url: str, tmp_path: Pa
     assert close_handovers > 0, "the processes never contended for one user"
 
     with Session(make_engine(db_url, create=False)) as session:
-        from bot.outbox import OutboxMessage
+        from bot.store.outbox import OutboxMessage
 
         pending = session.exec(
             select(OutboxMessage).where(col(OutboxMessage.sent_at).is_(None))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.nudge_tick import LEASE, run_nudge_tick
+from bot.nudges.tick import LEASE, run_nudge_tick
 from bot.service import CoachService
 from tests.nudge_helpers import (
     GRACE,

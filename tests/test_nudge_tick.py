@@ -19,20 +19,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.exc import OperationalError
 
-import bot.nudge_tick as nudge_tick
+import bot.nudges.tick as nudge_tick
 from bot.delivery import DeliveryResult
-from bot.nudge_tick import (
+from bot.nudges.tick import (
     MAX_ATTEMPTS,
     NoPacing,
     Pacer,
     TickReport,
     claim_due,
     run_nudge_tick,
-    save_and_reschedule,
     send_pending,
 )
-from bot.service import CoachService
-from bot.store import StoredUser, find_user, load_coachee, record_session, unit_of_work
+from bot.service import CoachService, save_and_reschedule
+from bot.store.db import StoredUser, find_user, load_coachee, record_session, unit_of_work
 from conversations.events import Choose, Text
 from conversations.replies import RecordSession, Reply
 from conversations.state import Coachee
@@ -570,7 +569,7 @@ async def test_forgetting_a_user_removes_their_pending_nudge(
 
 
 def fake_reports(summary: Callable[..., str | None]) -> types.ModuleType:
-    module = types.ModuleType("bot.reports")
+    module = types.ModuleType("bot.reports.progress")
     module.week_summary = summary  # type: ignore[attr-defined]
     return module
 
@@ -584,7 +583,7 @@ async def test_the_week_summary_from_bot_reports_leads_the_nudge(
         asked.append(today)
         return "Last week: 3 sessions." if user.chat_id == "with" else None
 
-    monkeypatch.setitem(sys.modules, "bot.reports", fake_reports(week_summary))
+    monkeypatch.setitem(sys.modules, "bot.reports.progress", fake_reports(week_summary))
     add(service, ("with", "07:00"), ("without", "07:00"))
     delivery = RecordingDelivery(clock=clock)
     await tick(service, delivery, at_utc(7))
@@ -601,7 +600,7 @@ async def test_a_failing_week_summary_does_not_stop_the_nudge(
     def week_summary(session: object, user: StoredUser, today: date) -> str | None:
         raise RuntimeError("bug in the report")
 
-    monkeypatch.setitem(sys.modules, "bot.reports", fake_reports(week_summary))
+    monkeypatch.setitem(sys.modules, "bot.reports.progress", fake_reports(week_summary))
     add(service, ("a", "07:00"))
     delivery = RecordingDelivery(clock=clock)
     await tick(service, delivery, at_utc(7))

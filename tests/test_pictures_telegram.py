@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from bot.picture_files import known_file_id
-from bot.pictures import PictureBook
+from bot.pictures.book import PictureBook
 from bot.service import CoachService
+from bot.store.picture_files import known_file_id
 from data.poses import ExerciseFigure, load_poses
 from data.programme import DoseLadder, Programme, default_programme
 from tests.fake_bot_api import BotMessage, FakeBotApi, UploadedFile

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.pictures import (
+from bot.pictures.render import (
     GIF_SIZE,
     PNG_SIZE,
     _padded,

@@ -16,25 +16,22 @@ from hypothesis import strategies as st
 from PIL import Image
 from sqlmodel import Session
 
-from bot.reports import (
+from bot.reports.chart import (
     CHART_DPI,
     CHART_INCHES,
-    EXPORT_CSV_NAME,
-    EXPORT_JSON_NAME,
     PROGRESS_PHOTO_NAME,
-    SessionPoint,
     _dodged,
     _family_series,
-    _pain_trend,
-    carry_out_in_terminal,
     exercise_family,
-    progress_details,
     progress_photo,
     warm_up_chart,
-    week_summary,
 )
+from bot.reports.export import EXPORT_CSV_NAME, EXPORT_JSON_NAME
+from bot.reports.history import SessionPoint
+from bot.reports.progress import _pain_trend, progress_details, week_summary
 from bot.service import CoachService
-from bot.store import find_user, unit_of_work
+from bot.store.db import find_user, unit_of_work
+from bot.terminal.chat import carry_out_in_terminal
 from conversations.coach import progress_text
 from conversations.flow import Ctx
 from conversations.progress import to_advance_text
@@ -138,7 +135,7 @@ def test_chart_lines_hold_only_each_stages_own_exercises(
 ) -> None:
     service, _clock = sixty
     with unit_of_work(service.engine) as db:
-        from bot.reports import _points
+        from bot.reports.history import _points
 
         user = find_user(db, PLATFORM, "sam")
         assert user is not None
@@ -169,7 +166,7 @@ def test_exercise_family(exercise_id: str, family: str) -> None:
 
 
 def test_every_exercise_of_the_programme_has_a_known_family() -> None:
-    from bot.reports import FAMILIES
+    from bot.reports.chart import FAMILIES
 
     for stage in PROGRAMME.stages:
         for exercise in stage.exercises:
@@ -190,7 +187,7 @@ def test_identical_lines_are_set_apart_and_others_left_alone() -> None:
 def test_importing_reports_loads_no_matplotlib_and_the_chart_no_pyplot() -> None:
     code = (
         "import sys\n"
-        "import bot.reports as r\n"
+        "import bot.reports.chart as r\n"
         "assert 'matplotlib' not in sys.modules, 'imported at start-up'\n"
         "from data.programme import default_programme\n"
         "png = r.chart_png(default_programme(), [])\n"
@@ -555,7 +552,7 @@ def test_terminal_gives_the_facts_when_the_chart_fails(
     def broken(*_: object) -> bytes:
         raise RuntimeError("no chart today")
 
-    monkeypatch.setattr("bot.reports.chart_png", broken)
+    monkeypatch.setattr("bot.reports.chart.chart_png", broken)
     lines = carry_out_in_terminal(service, "local", ShowProgress(), tmp_path)
     assert len(lines) == 1
     assert lines[0].startswith("Coach: Sessions this week: 0")

@@ -14,10 +14,10 @@ from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.send_budget import LATE, SendBudget, SharedPacer
 from bot.settings import Settings
-from bot.store import make_engine
-from bot.telegram_send import NUDGE, SharedRateLimiter
+from bot.store.db import make_engine
+from bot.store.send_budget import LATE, SendBudget, SharedPacer
+from bot.telegram.send import NUDGE, SharedRateLimiter
 
 
 class FakeTime:

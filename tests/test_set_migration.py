@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.service import CoachService
-from bot.store import find_user, make_engine, unit_of_work, users
+from bot.store.db import find_user, make_engine, unit_of_work, users
 from conversations.events import HoldTimeUp, Text
 from conversations.state import Coachee, Flow, Step
 from data.programme import default_programme

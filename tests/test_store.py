@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, insert, select, text, update
 
-from bot import store
 from bot.service import CoachService
-from bot.store import (
+from bot.store import db as store
+from bot.store.db import (
     StaleUser,
     checkins_table,
     create_user,

@@ -27,8 +27,8 @@ from bot.delivery import DeliveryResult
 from bot.health import MAX_AGE_SECONDS, is_alive
 from bot.service import CoachService, system_clock
 from bot.settings import Settings
-from bot.store import find_user, make_engine, save_user, unit_of_work
-from bot.telegram_app import (
+from bot.store.db import find_user, make_engine, save_user, unit_of_work
+from bot.telegram.app import (
     ALLOWED_UPDATES,
     TelegramSettingsError,
     build_application,
@@ -36,7 +36,7 @@ from bot.telegram_app import (
     guard_logs,
     webhook_options,
 )
-from bot.telegram_render import (
+from bot.telegram.render import (
     PressedButton,
     answered_text,
     callback_data,
@@ -44,7 +44,7 @@ from bot.telegram_render import (
     parse_callback_data,
     zone_near,
 )
-from bot.telegram_send import Sender, TelegramDelivery
+from bot.telegram.send import Sender, TelegramDelivery
 from conversations.events import Event, Text
 from conversations.flow import Outcome
 from conversations.replies import Choice, Reply
@@ -550,7 +550,7 @@ async def test_when_the_chart_fails_the_facts_still_come_as_text(
     def broken_chart(*args: object) -> bytes:
         raise RuntimeError("no chart today")
 
-    monkeypatch.setattr("bot.telegram_chat.progress_photo", broken_chart)
+    monkeypatch.setattr("bot.telegram.chat.progress_photo", broken_chart)
     async with running_coach(fake, tmp_path):
         user = TelegramUser(fake)
         await onboard(user)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.terminal import PLATFORM, TerminalChat
+from bot.terminal.chat import PLATFORM, TerminalChat
 from tests.nudge_helpers import (
     GRACE,
     NO_QUIET,

@@ -6,10 +6,10 @@ import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.pictures import PictureBook
+from bot.pictures.book import PictureBook
 from bot.service import CoachService
-from bot.store import make_engine
-from bot.terminal import TerminalChat
+from bot.store.db import make_engine
+from bot.terminal.chat import TerminalChat
 from data.poses import ExerciseFigure, load_poses
 from data.programme import default_programme
 

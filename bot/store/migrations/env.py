@@ -10,10 +10,10 @@ from sqlalchemy import Connection, pool
 from sqlmodel import SQLModel, create_engine
 from sqlmodel.sql.sqltypes import AutoString
 
-from bot.migrations.models import import_models
+from bot.store.migrations.models import import_models
 
 import_models()
-from bot.store import AwareDateTime  # noqa: E402 - after every model module is loaded
+from bot.store.db import AwareDateTime  # noqa: E402 - after every model module is loaded
 
 target_metadata = SQLModel.metadata
 

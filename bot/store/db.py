@@ -176,7 +176,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str, *, create: bool = True) -> Engine:
     """An engine for `url`; SQLite gets WAL mode and foreign keys. With `create`, the schema is
-    migrated to the newest revision (bot/migrations) before the engine is handed out."""
+    migrated to the newest revision (bot/store/migrations) before the engine is handed out."""
     is_sqlite = url.startswith("sqlite")
     engine = create_engine(
         url,
@@ -189,7 +189,7 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         # one user's event (the SQLite stand-in for PostgreSQL's SELECT ... FOR UPDATE).
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
     if create:
-        from bot.migrations import upgrade
+        from bot.store.migrations import upgrade
 
         upgrade(engine)
     return engine

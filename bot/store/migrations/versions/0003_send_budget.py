@@ -4,7 +4,7 @@ Revision ID: 0003_send_budget
 Revises: 0002_picture_files
 Create Date: 2026-12-02 05:20:00
 
-One row per bot: the instant its next free send slot begins (bot/send_budget.py).
+One row per bot: the instant its next free send slot begins (bot/store/send_budget.py).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Engine, delete, insert, select
 from sqlmodel import Field, SQLModel
 
-from bot.store import unit_of_work
+from bot.store.db import unit_of_work
 
 
 class PictureFile(SQLModel, table=True):

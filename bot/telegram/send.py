@@ -29,8 +29,8 @@ from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.delivery import DeliveryResult
-from bot.send_budget import SendBudget
-from bot.telegram_render import answered_text, keyboard
+from bot.store.send_budget import SendBudget
+from bot.telegram.render import answered_text, keyboard
 from conversations.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ COUNTED = frozenset(
 
 class SharedRateLimiter(BaseRateLimiter[int | str]):
     """PTB's `AIORateLimiter` (per-process pacing, retries after a 429), plus the bot's shared
-    budget (bot/send_budget.py): every reply counts against it, so other processes' nudges
+    budget (bot/store/send_budget.py): every reply counts against it, so other processes' nudges
     leave room for it, and a 429 pauses every process's nudges for its `retry_after`."""
 
     def __init__(

@@ -8,7 +8,7 @@ that checks WEBHOOK_SECRET on every request. TELEGRAM_API_BASE_URL points the bo
 Bot API-compatible server (a self-hosted one, or a fake in tests).
 
 `build_application(settings, service)` wires a python-telegram-bot `Application`: the handlers
-of `bot.telegram_chat.TelegramCoach`, per-chat ordering with concurrency across chats, PTB's
+of `bot.telegram.chat.TelegramCoach`, per-chat ordering with concurrency across chats, PTB's
 `AIORateLimiter` for flood control, JobQueue defaults that run late jobs instead of dropping
 them, and the start-up work (command menu, hold timers from the database, the nudge tick).
 Tests build it against a fake server and drive it with `async with app:`.
@@ -37,12 +37,12 @@ from telegram.ext import (
 )
 
 from bot.logs import RedactTokens
-from bot.pictures import PictureBook, picture_book
-from bot.send_budget import SendBudget
+from bot.pictures.book import PictureBook, picture_book
 from bot.service import CoachService
 from bot.settings import Settings
-from bot.telegram_chat import JOB_DEFAULTS, ChatLocks, PerChatUpdateProcessor, TelegramCoach
-from bot.telegram_send import DEFAULT_RETRY_DELAYS, PLATFORM, SharedRateLimiter
+from bot.store.send_budget import SendBudget
+from bot.telegram.chat import JOB_DEFAULTS, ChatLocks, PerChatUpdateProcessor, TelegramCoach
+from bot.telegram.send import DEFAULT_RETRY_DELAYS, PLATFORM, SharedRateLimiter
 from conversations.coach import COMMANDS
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ user's new state, and sent afterwards. A row is pending until `sent_at` is set.
 
 Why an outbox: claiming a due nudge changes the user's state ("nudged today"); the message must
 survive a crash between that commit and the send, and must not be sent twice. The row is the
-promise to send; the tick sends pending rows and marks them (see bot/nudge_tick.py).
+promise to send; the tick sends pending rows and marks them (see bot/nudges/tick.py).
 
 The payload holds the replies as plain JSON: the text, the choices as [id, label] pairs, the
 question's `step_no` (which versions its buttons) and the keyboard's columns.
@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Table
 from sqlmodel import Field, SQLModel
 
-from bot.store import AwareDateTime
+from bot.store.db import AwareDateTime
 from conversations.replies import Choice, Reply
 
 PAYLOAD_VERSION = 1

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_MODULES = ("bot.store", "bot.outbox", "bot.picture_files", "bot.send_budget")
+MODEL_MODULES = (
+    "bot.store.db",
+    "bot.store.outbox",
+    "bot.store.picture_files",
+    "bot.store.send_budget",
+)
 
 
 def import_models() -> None:

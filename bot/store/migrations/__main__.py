@@ -1,9 +1,9 @@
-"""Write a new revision from the models: `python -m bot.migrations revision "what changed"`.
+"""Write a new revision from the models: `python -m bot.store.migrations revision "what changed"`.
 
 It upgrades a scratch SQLite database to the newest revision, compares it with the models and
 writes the difference as a new file in versions/ (then formats it with ruff). To rebuild the
 initial revision from scratch: delete versions/*.py, then
-`python -m bot.migrations revision "initial schema" --rev-id 0001`.
+`python -m bot.store.migrations revision "initial schema" --rev-id 0001`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 
 from alembic import command
 
-from bot.migrations import HERE, alembic_config
+from bot.store.migrations import HERE, alembic_config
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.migrations")
+    parser = argparse.ArgumentParser(prog="python -m bot.store.migrations")
     sub = parser.add_subparsers(dest="command", required=True)
     revision = sub.add_parser("revision", help="autogenerate a revision from the models")
     revision.add_argument("message")

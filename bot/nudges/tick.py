@@ -44,7 +44,7 @@ import time as clock_time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -61,27 +61,23 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.delivery import Delivery, DeliveryResult
-from bot.outbox import outbox, payload_to_replies, question_step_no, replies_to_payload
-from bot.store import (
+from bot.service import CoachService, save_and_reschedule
+from bot.store.db import (
     StoredUser,
     load_coachee,
-    save_user,
     select_users,
     set_next_nudge,
     unit_of_work,
     user_from_row,
     users,
 )
+from bot.store.outbox import outbox, payload_to_replies, question_step_no, replies_to_payload
 from conversations.coach import transition
 from conversations.events import NudgeDue
 from conversations.nudging import next_nudge
 from conversations.replies import Reply
-from conversations.state import Coachee
 from schedules.local_time import local_date
 from schedules.nudges import NudgePlan
-
-if TYPE_CHECKING:
-    from bot.service import CoachService
 
 log = logging.getLogger(__name__)
 
@@ -102,34 +98,6 @@ _SEND_CHUNK = 25
 
 WeekSummary = Callable[[Connection, StoredUser, date], str | None]
 _reports_broken_logged = False
-
-
-# --- the shared step: save a user's new state and when their next nudge falls due ------------
-
-
-def save_and_reschedule(
-    db: Connection, user: StoredUser, coachee: Coachee, *, now: datetime, keep_due: bool = True
-) -> None:
-    """Write the coach's new view of the user and recompute `users.next_nudge_at` from it.
-
-    A nudge that fell due but that no tick has claimed yet stays due when the new state still
-    wants it: a message at 07:30:05 about something else must not cancel the 07:30 nudge (the
-    next tick, a few seconds later, sends it). Training, pausing or a new nudge time do cancel
-    it, since the pure schedule then no longer lands on that instant. The tick itself passes
-    `keep_due=False`: once the coach has handled the nudge, the due time is spent.
-    """
-    pending = user.next_nudge_at
-    user.coachee = coachee
-    zone = coachee.profile.zone
-    keep = (
-        keep_due
-        and pending is not None
-        and pending <= now
-        and next_nudge(coachee, pending, local_date(pending, zone)) == pending
-    )
-    if not keep:
-        user.next_nudge_at = next_nudge(coachee, now, local_date(now, zone))
-    save_user(db, user)
 
 
 # --- reports -------------------------------------------------------------------------------------
@@ -405,9 +373,9 @@ def _week_summary_function() -> WeekSummary | None:
     """`bot.reports.week_summary(session, user, today)` when that module provides it."""
     global _reports_broken_logged
     try:
-        module = importlib.import_module("bot.reports")
+        module = importlib.import_module("bot.reports.progress")
     except ModuleNotFoundError as error:
-        if error.name == "bot.reports":
+        if error.name == "bot.reports.progress":
             return None
         broken: Exception = error
     except Exception as error:  # a broken summary must not stop everyone's nudges
@@ -416,7 +384,10 @@ def _week_summary_function() -> WeekSummary | None:
         found = getattr(module, "week_summary", None)
         return found if callable(found) else None
     if not _reports_broken_logged:
-        log.error("bot.reports fails to import; nudging without week summaries", exc_info=broken)
+        log.error(
+            "bot.reports.progress fails to import; nudging without week summaries",
+            exc_info=broken,
+        )
         _reports_broken_logged = True
     return None
 

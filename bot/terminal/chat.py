@@ -20,18 +20,24 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.delivery import DeliveryResult
-from bot.nudge_tick import NoPacing, run_nudge_tick
-from bot.pictures import PictureBook
-from bot.reports import carry_out_in_terminal
+from bot.nudges.tick import NoPacing, run_nudge_tick
+from bot.pictures.book import PictureBook
+from bot.reports.chart import PROGRESS_PHOTO_NAME, progress_photo
+from bot.reports.export import EXPORT_CSV_NAME, EXPORT_JSON_NAME, export_documents
+from bot.reports.history import say
+from bot.reports.progress import progress_details
 from bot.service import CoachService
 from conversations.events import Choose, Event, HoldTimeUp, Text
 from conversations.flow import Outcome
 from conversations.replies import (
     Acknowledge,
     CancelHoldTimer,
+    Effect,
+    ExportData,
     ForgetUser,
     LiveUpdate,
     Reply,
+    ShowProgress,
     WakeAt,
 )
 
@@ -251,3 +257,45 @@ class TerminalDelivery:
             return DeliveryResult.FAILED  # another terminal user's nudge waits for their chat
         self.chat.show_replies(replies)
         return DeliveryResult.SENT
+
+
+# --- /progress and /export in the terminal -------------------------------------------------------
+
+
+def _write(path: Path, data: bytes, key: str = "terminal_saved") -> str:
+    try:
+        path.write_bytes(data)
+    except OSError as error:
+        return say("terminal_not_written", path=path, why=error.strerror or error)
+    return say(key, path=path)
+
+
+def carry_out_in_terminal(
+    service: CoachService, chat_id: str, effect: Effect, folder: Path
+) -> list[str]:
+    """What the terminal chat does for ShowProgress, ExportData and ForgetUser: writes the
+    files into `folder` and returns the lines to print (each already starting "Coach: ").
+    Any other effect: nothing, so the caller can pass every effect through."""
+    lines: list[str] = []
+    if isinstance(effect, ShowProgress):
+        try:
+            png = progress_photo(service, PLATFORM, chat_id)
+        except Exception:  # the facts still come as text below
+            log.exception("the progress chart could not be drawn")
+            png = None
+        if png is not None:
+            lines.append(_write(folder / PROGRESS_PHOTO_NAME, png, "terminal_chart"))
+        details = progress_details(service, PLATFORM, chat_id)
+        if details:
+            lines.append(details)
+    elif isinstance(effect, ExportData):
+        for name, data in export_documents(service, PLATFORM, chat_id):
+            lines.append(_write(folder / name, data))
+    elif isinstance(effect, ForgetUser):
+        # The rows are gone; the files this chat wrote about the user go too.
+        for name in (PROGRESS_PHOTO_NAME, EXPORT_JSON_NAME, EXPORT_CSV_NAME):
+            path = folder / name
+            if path.exists():
+                path.unlink()
+                lines.append(say("terminal_forgotten_files", path=path))
+    return [f"Coach: {line}" for line in lines]

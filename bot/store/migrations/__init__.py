@@ -5,7 +5,7 @@
 the upgrade holds an advisory lock for its transaction, on SQLite the write lock
 (BEGIN IMMEDIATE), so only one of them migrates and the others find the schema ready.
 
-New revision after a model change: `python -m bot.migrations revision "what changed"`.
+New revision after a model change: `python -m bot.store.migrations revision "what changed"`.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _adopt_unversioned(connection: Connection) -> None:
         return
     from sqlmodel import SQLModel
 
-    from bot.migrations.models import import_models
+    from bot.store.migrations.models import import_models
 
     import_models()
     log.warning("database has tables but no migration version: creating missing tables, stamping")
@@ -91,7 +91,7 @@ def _adopt_unversioned(connection: Connection) -> None:
 
 def main(database_url: str) -> int:
     """`python -m bot migrate`: upgrade DATABASE_URL to the newest revision, say which it is."""
-    from bot.store import make_engine
+    from bot.store.db import make_engine
 
     engine = make_engine(database_url, create=False)
     try:

@@ -1,6 +1,6 @@
 """The Telegram chat: updates in, coach events through `CoachService`, replies and effects out.
 
-`TelegramCoach(service, sender_factory)` owns the handlers that `bot.telegram_app` registers; each
+`TelegramCoach(service, sender_factory)` owns the handlers that `bot.telegram.app` registers; each
 one only turns an update into an event, runs it through the service (one transaction), renders
 the outcome and carries out its effects:
 
@@ -39,14 +39,16 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, JobQueue
 
 from bot.health import TOUCH_EVERY_SECONDS, touch_liveness
-from bot.nudge_tick import run_nudge_tick
-from bot.picture_files import forget_file_id, known_file_id, remember_file_id
-from bot.pictures import PictureBook
-from bot.reports import export_documents, progress_details, progress_photo, warm_up_chart
-from bot.send_budget import SendBudget, SharedPacer
+from bot.nudges.tick import run_nudge_tick
+from bot.pictures.book import PictureBook
+from bot.reports.chart import progress_photo, warm_up_chart
+from bot.reports.export import export_documents
+from bot.reports.progress import progress_details
 from bot.service import CoachService
-from bot.telegram_render import input_kind, keyboard, parse_callback_data, zone_near
-from bot.telegram_send import PLATFORM, Sender, TelegramDelivery, is_not_modified
+from bot.store.picture_files import forget_file_id, known_file_id, remember_file_id
+from bot.store.send_budget import SendBudget, SharedPacer
+from bot.telegram.render import input_kind, keyboard, parse_callback_data, zone_near
+from bot.telegram.send import PLATFORM, Sender, TelegramDelivery, is_not_modified
 from conversations.events import (
     Command,
     Event,
