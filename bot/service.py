@@ -37,7 +37,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-# --- the shared step: save a user's new state and when their next nudge falls due ------------
+# --- the shared step (this chat and the nudge tick): save the new state, reschedule the nudge
 
 
 def save_and_reschedule(

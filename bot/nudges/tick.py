@@ -370,7 +370,7 @@ def still_on_time(
 
 
 def _week_summary_function() -> WeekSummary | None:
-    """`bot.reports.week_summary(session, user, today)` when that module provides it."""
+    """`bot.reports.progress.week_summary(session, user, today)` when that module provides it."""
     global _reports_broken_logged
     try:
         module = importlib.import_module("bot.reports.progress")
