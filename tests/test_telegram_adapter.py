@@ -24,7 +24,7 @@ from telegram import Update
 
 from bot.delivery import DeliveryResult
 from bot.health import MAX_AGE_SECONDS, is_alive
-from bot.service import CoachService, system_clock
+from bot.service import CoachService
 from bot.settings import Settings
 from bot.store import find_user, make_engine, unit_of_work
 from bot.telegram_app import (
@@ -49,6 +49,7 @@ from conversations.flow import Outcome
 from conversations.replies import Choice, Reply
 from conversations.state import Step
 from data.programme import COMMAND_KEYS, default_programme
+from tests.clocks import SteadyClock
 from tests.fake_bot_api import NOT_MODIFIED, FakeBotApi
 from tests.telegram_helpers import (
     CHAT,
@@ -368,18 +369,17 @@ async def test_start_arms_a_hold_timer_and_done_ends_it(fake: FakeBotApi, tmp_pa
 async def test_a_hold_running_at_a_restart_is_rearmed_from_the_database(
     fake: FakeBotApi, tmp_path: Path
 ) -> None:
-    async with running_coach(fake, tmp_path) as coach:
+    clock = SteadyClock()
+    async with running_coach(fake, tmp_path, clock=clock) as coach:
         user = TelegramUser(fake)
         await to_first_hold(user)
         await user.tap("Start", expect="Go!")
         assert step_of(coach)[0] is Step.HOLDING
 
     # Restarted a minute later: the hold fell due while the bot was down, so it ends at once.
-    def later() -> Any:
-        return system_clock() + timedelta(minutes=1)
-
+    clock.shift(timedelta(minutes=1))
     user.since = fake.mark(CHAT)
-    async with running_coach(fake, tmp_path, clock=later) as coach:
+    async with running_coach(fake, tmp_path, clock=clock) as coach:
         time_up = await user.next_question("Time's up")
         assert "Rest for about" in time_up.body
         assert step_of(coach)[0] is Step.HOLD_READY
@@ -686,7 +686,7 @@ async def test_webhook_mode_checks_the_secret_on_every_request(
     )
     options = webhook_options(settings)
     assert options is not None
-    service = CoachService(make_engine(settings.database_url), default_programme())
+    service = CoachService(make_engine(settings.database_url), default_programme(), SteadyClock())
     app = build_application(settings, service)
     update = {
         "update_id": 1,
