@@ -13,6 +13,7 @@ import asyncio
 import logging
 import sys
 import threading
+import unicodedata
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +32,16 @@ _END = object()
 _TICK = object()
 
 log = logging.getLogger(__name__)
+
+
+def printable(text: str) -> str:
+    """`text` with every control character but the newline shown escaped (ESC as `\\x1b`), so
+    nothing the user typed, echoed back by the coach, can move the cursor or recolour the
+    terminal."""
+    return "".join(
+        char if char == "\n" or unicodedata.category(char) != "Cc" else ascii(char)[1:-1]
+        for char in text
+    )
 
 
 def render(reply: Reply) -> str:
@@ -78,7 +89,7 @@ class TerminalChat:
         self._ticker: asyncio.TimerHandle | None = None
 
     def _print(self, text: str) -> None:
-        self.stdout.write(text + "\n")
+        self.stdout.write(printable(text) + "\n")
         self.stdout.flush()
 
     def _read_lines(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -163,10 +174,21 @@ class TerminalChat:
         await self.nudge_tick()
         reader.start()
         self._arm_ticker()
+        try:
+            await self._chat()
+        finally:
+            # The end of input, or Ctrl-C (asyncio cancels this task): every event was saved
+            # in its own transaction, so there is nothing to lose.
+            self._cancel_timer()
+            if self._ticker is not None:
+                self._ticker.cancel()
+            self._print("Bye for now. Everything is saved; run me again to carry on.")
+
+    async def _chat(self) -> None:
         while True:
             item = await self._queue.get()
             if item is _END:
-                break
+                return
             if item is _TICK:
                 await self.nudge_tick()
                 self._arm_ticker()
@@ -175,10 +197,6 @@ class TerminalChat:
             if isinstance(event, Text) and not event.text.strip():
                 continue
             self._show(self.service.handle(PLATFORM, self.chat_id, event))
-        self._cancel_timer()
-        if self._ticker is not None:
-            self._ticker.cancel()
-        self._print("Bye for now. Everything is saved; run me again to carry on.")
 
 
 class TerminalDelivery:

@@ -38,7 +38,21 @@ if ! command -v faketime >/dev/null; then
     apt-get install -y -qq --no-install-recommends faketime >&2
 fi
 
-PYTHON=${PYTHON:-.venv/bin/python}
+source scripts/venv.sh
+PYTHON=python3
+# Every Python process of the venv imports scripts/fake-clock/fake_sleep.py while
+# SPINE_FAKE_CLOCK is set (time.sleep under libfaketime; see that file).
+python3 - <<'PY'
+import sysconfig
+from pathlib import Path
+
+line = (
+    "import os; exec('import sys; sys.path.append(os.environ[\"SPINE_FAKE_CLOCK\"]);"
+    " import fake_sleep') if os.environ.get('SPINE_FAKE_CLOCK') else None\n"
+)
+Path(sysconfig.get_paths()["purelib"], "spine_coach_fake_clock.pth").write_text(line)
+PY
+export SPINE_FAKE_CLOCK=$PWD/scripts/fake-clock
 pg_env=$(bash scripts/postgres.sh start)
 eval "$pg_env"
 trap 'bash scripts/postgres.sh stop "${SPINE_TEST_PGDATA:-}"' EXIT
