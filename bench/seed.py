@@ -17,13 +17,14 @@ from typing import Any
 from sqlalchemy import Engine, Table, text
 
 from bot.service import CoachService
-from bot.store import ConversationState, ProgrammePosition, User, UserSettings, make_engine
+from bot.store import User, make_engine
 from conversations.events import Command, Text
 from data.programme import default_programme
 
 PLATFORM = "telegram"
 ONBOARDING = ["/start", "No", "No", "1", "New to this", "Every day", "07:30", "UTC"]
-TABLES: tuple[Any, ...] = (User, UserSettings, ProgrammePosition, ConversationState)
+# The whole state is one row per user (the document in `users.state`).
+TABLES: tuple[Any, ...] = (User,)
 CHUNK = 20_000
 
 

@@ -47,19 +47,20 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, CursorResult, delete, or_, update
+from sqlalchemy import ColumnElement, Connection, CursorResult, delete, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, col, select
 
 from bot.delivery import Delivery, DeliveryResult
-from bot.outbox import OutboxMessage, payload_to_replies, question_step_no, replies_to_payload
+from bot.outbox import outbox, payload_to_replies, question_step_no, replies_to_payload
 from bot.store import (
-    ConversationState,
-    User,
-    UserSettings,
+    StoredUser,
     load_coachee,
-    save_coachee,
+    save_user,
+    select_users,
+    set_next_nudge,
     unit_of_work,
+    user_from_row,
+    users,
 )
 from conversations.coach import transition
 from conversations.events import NudgeDue
@@ -86,7 +87,7 @@ LEASE = timedelta(minutes=2)
 KEEP_SENT = timedelta(days=2)
 _SEND_CHUNK = 25
 
-WeekSummary = Callable[[Session, User, date], str | None]
+WeekSummary = Callable[[Connection, StoredUser, date], str | None]
 _reports_broken_logged = False
 
 
@@ -94,7 +95,7 @@ _reports_broken_logged = False
 
 
 def save_and_reschedule(
-    session: Session, user: User, coachee: Coachee, *, now: datetime, keep_due: bool = True
+    db: Connection, user: StoredUser, coachee: Coachee, *, now: datetime, keep_due: bool = True
 ) -> None:
     """Write the coach's new view of the user and recompute `users.next_nudge_at` from it.
 
@@ -104,14 +105,18 @@ def save_and_reschedule(
     it, since the pure schedule then no longer lands on that instant. The tick itself passes
     `keep_due=False`: once the coach has handled the nudge, the due time is spent.
     """
-    save_coachee(session, user, coachee, now=now)
     pending = user.next_nudge_at
-    if keep_due and pending is not None and pending <= now:
-        still = next_nudge(coachee, pending, local_date(pending, coachee.profile.zone))
-        if still == pending:
-            return
-    user.next_nudge_at = next_nudge(coachee, now, local_date(now, coachee.profile.zone))
-    session.add(user)
+    user.coachee = coachee
+    zone = coachee.profile.zone
+    keep = (
+        keep_due
+        and pending is not None
+        and pending <= now
+        and next_nudge(coachee, pending, local_date(pending, zone)) == pending
+    )
+    if not keep:
+        user.next_nudge_at = next_nudge(coachee, now, local_date(now, zone))
+    save_user(db, user)
 
 
 # --- reports -------------------------------------------------------------------------------------
@@ -245,68 +250,73 @@ def claim_due(
     report = TickReport()
     week_summary = _week_summary_function()
     query = (
-        select(User)
+        select_users()
         .where(
-            User.platform == platform,
-            col(User.active).is_(True),
-            col(User.next_nudge_at) <= now,
+            users.c.platform == platform,
+            users.c.active.is_(True),
+            users.c.next_nudge_at <= now,
         )
-        .order_by(col(User.next_nudge_at), col(User.id))
+        .order_by(users.c.next_nudge_at, users.c.id)
         .limit(batch)
         .with_for_update(skip_locked=True)
     )
     if chat_ids is not None:
-        query = query.where(col(User.chat_id).in_(list(chat_ids)))
-    with unit_of_work(service.engine) as session:
-        for user in session.exec(query).all():
+        query = query.where(users.c.chat_id.in_(list(chat_ids)))
+    queued: list[dict[str, Any]] = []
+    with unit_of_work(service.engine) as db:
+        for row in db.execute(query).all():
+            user_id = row.id
             try:
-                with session.begin_nested():
-                    _claim_one(service, session, user, now, grace, week_summary, report)
+                with db.begin_nested():
+                    user = user_from_row(row)
+                    _claim_one(service, db, user, now, grace, week_summary, report, queued)
             except SQLAlchemyError:
                 raise  # the database's trouble: roll the whole claim back, the next tick retries
             except Exception:
                 # One broken user must not hold up everyone else's nudges, tick after tick.
                 log.exception(
-                    "nudge claim failed for user id %s; no nudges until they write", user.id
+                    "nudge claim failed for user id %s; no nudges until they write", user_id
                 )
-                user.next_nudge_at = None
-                session.add(user)
+                set_next_nudge(db, user_id, None)
+        if queued:
+            # One multi-row INSERT; it commits with the users' new states or not at all.
+            db.execute(insert(outbox), queued)
     return report
 
 
 def _claim_one(
     service: CoachService,
-    session: Session,
-    user: User,
+    db: Connection,
+    user: StoredUser,
     now: datetime,
     grace: timedelta,
     week_summary: WeekSummary | None,
     report: TickReport,
+    queued: list[dict[str, Any]],
 ) -> None:
-    coachee = load_coachee(session, user)
+    coachee = load_coachee(db, user)
     today = local_date(now, coachee.profile.zone)
     assert user.next_nudge_at is not None
     profile = coachee.profile
     quiet = (profile.quiet_start, profile.quiet_end)
     if not still_on_time(profile.zone, quiet, user.next_nudge_at, now, grace):
-        user.next_nudge_at = next_nudge(coachee, now, today)
-        session.add(user)
+        set_next_nudge(db, user.id, next_nudge(coachee, now, today))
         report.skipped_late += 1
         return
-    summary = _summary(session, user, today, week_summary)
+    summary = _summary(db, user, today, week_summary)
     outcome = transition(coachee, NudgeDue(summary), now=now, programme=service.programme)
-    save_and_reschedule(session, user, outcome.state, now=now, keep_due=False)
+    save_and_reschedule(db, user, outcome.state, now=now, keep_due=False)
     report.claimed += 1
     if outcome.replies:
-        assert user.id is not None
-        session.add(
-            OutboxMessage(
-                user_id=user.id,
-                platform=user.platform,
-                chat_id=user.chat_id,
-                payload=replies_to_payload(outcome.replies),
-                created_at=now,
-            )
+        queued.append(
+            {
+                "user_id": user.id,
+                "platform": user.platform,
+                "chat_id": user.chat_id,
+                "payload": replies_to_payload(outcome.replies),
+                "created_at": now,
+                "attempts": 0,
+            }
         )
         report.queued += 1
 
@@ -348,13 +358,13 @@ def _week_summary_function() -> WeekSummary | None:
 
 
 def _summary(
-    session: Session, user: User, today: date, week_summary: WeekSummary | None
+    db: Connection, user: StoredUser, today: date, week_summary: WeekSummary | None
 ) -> str | None:
     if week_summary is None:
         return None
     try:
-        with session.begin_nested():
-            return week_summary(session, user, today)
+        with db.begin_nested():
+            return week_summary(db, user, today)
     except Exception:
         log.exception("week summary failed for user id %s; nudging without it", user.id)
         return None
@@ -405,11 +415,11 @@ async def send_pending(
 
 def _pending(platform: str, chat_ids: Collection[str] | None) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [
-        col(OutboxMessage.platform) == platform,
-        col(OutboxMessage.sent_at).is_(None),
+        outbox.c.platform == platform,
+        outbox.c.sent_at.is_(None),
     ]
     if chat_ids is not None:
-        conditions.append(col(OutboxMessage.chat_id).in_(list(chat_ids)))
+        conditions.append(outbox.c.chat_id.in_(list(chat_ids)))
     return conditions
 
 
@@ -422,19 +432,13 @@ def _prune(
     chat_ids: Collection[str] | None,
     report: TickReport,
 ) -> None:
-    with unit_of_work(service.engine) as session:
-        expired = session.execute(
-            delete(OutboxMessage).where(
-                *_pending(platform, chat_ids),
-                col(OutboxMessage.created_at) < now - grace,
-            )
+    with unit_of_work(service.engine) as db:
+        expired = db.execute(
+            delete(outbox).where(*_pending(platform, chat_ids), outbox.c.created_at < now - grace)
         )
         report.dropped += cast("CursorResult[Any]", expired).rowcount or 0
-        session.execute(
-            delete(OutboxMessage).where(
-                col(OutboxMessage.platform) == platform,
-                col(OutboxMessage.sent_at) < now - KEEP_SENT,
-            )
+        db.execute(
+            delete(outbox).where(outbox.c.platform == platform, outbox.c.sent_at < now - KEEP_SENT)
         )
 
 
@@ -451,59 +455,76 @@ def _lease(
     """Take the next few pending rows after id `after` for this process; return the last id
     looked at (0 when there were none) and the rows to deliver."""
     query = (
-        select(OutboxMessage, User.active, ConversationState.step_no, UserSettings)
-        .join(User, col(User.id) == OutboxMessage.user_id)
-        .outerjoin(ConversationState, col(ConversationState.user_id) == OutboxMessage.user_id)
-        .outerjoin(UserSettings, col(UserSettings.user_id) == OutboxMessage.user_id)
+        select(
+            outbox.c.id,
+            outbox.c.chat_id,
+            outbox.c.payload,
+            outbox.c.created_at,
+            outbox.c.attempts,
+            users.c.active,
+            users.c.state,
+        )
+        .join(users, users.c.id == outbox.c.user_id)
         .where(
             *_pending(platform, chat_ids),
-            col(OutboxMessage.id) > after,
-            or_(
-                col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now
-            ),
+            outbox.c.id > after,
+            or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= now),
         )
-        .order_by(col(OutboxMessage.id))
+        .order_by(outbox.c.id)
         .limit(_SEND_CHUNK)
-        .with_for_update(skip_locked=True, of=OutboxMessage)
+        .with_for_update(skip_locked=True, of=outbox)
     )
     leased: list[_Leased] = []
+    dropped: list[int] = []
     last = 0
-    with unit_of_work(service.engine) as session:
-        for row, active, step_no, settings in session.exec(query).all():
-            assert row.id is not None
+    with unit_of_work(service.engine) as db:
+        for row in db.execute(query).all():
             last = row.id
-            replies = _replies(row)
+            replies = _replies(row.id, row.payload)
             asked = question_step_no(replies) if replies else None
+            document = row.state or {}
+            step_no = document.get("flow", {}).get("step_no", 0)
             if (
                 not replies
-                or not active
+                or not row.active
                 or (asked is not None and asked != step_no)
-                or not _still_sendable(row, settings, now, grace)
+                or not _still_sendable(row.created_at, document.get("profile", {}), now, grace)
             ):
-                session.delete(row)
-                report.dropped += 1
+                dropped.append(row.id)
                 continue
-            row.attempts += 1
-            row.claimed_until = now + LEASE
-            session.add(row)
-            leased.append(_Leased(row.id, row.chat_id, replies, row.attempts))
+            leased.append(_Leased(row.id, row.chat_id, replies, row.attempts + 1))
+        if dropped:
+            db.execute(delete(outbox).where(outbox.c.id.in_(dropped)))
+            report.dropped += len(dropped)
+        if leased:
+            db.execute(
+                update(outbox)
+                .where(outbox.c.id.in_([item.id for item in leased]))
+                .values(attempts=outbox.c.attempts + 1, claimed_until=now + LEASE)
+            )
     return last, leased
 
 
 def _still_sendable(
-    row: OutboxMessage, settings: UserSettings | None, now: datetime, grace: timedelta
+    created_at: datetime, profile: dict[str, Any], now: datetime, grace: timedelta
 ) -> bool:
-    if settings is None:
-        return now - row.created_at <= grace
-    quiet = (settings.quiet_start, settings.quiet_end)
-    return still_on_time(settings.zone, quiet, row.created_at, now, grace)
-
-
-def _replies(row: OutboxMessage) -> tuple[Reply, ...] | None:
+    """`still_on_time` with the zone and quiet hours read straight from the user's document."""
     try:
-        return payload_to_replies(row.payload)
+        zone = str(profile.get("zone", "UTC"))
+        quiet = (
+            time.fromisoformat(profile.get("quiet_start", "22:00:00")),
+            time.fromisoformat(profile.get("quiet_end", "07:00:00")),
+        )
+    except (TypeError, ValueError):
+        return now - created_at <= grace
+    return still_on_time(zone, quiet, created_at, now, grace)
+
+
+def _replies(row_id: int, payload: dict[str, Any]) -> tuple[Reply, ...] | None:
+    try:
+        return payload_to_replies(payload)
     except ValueError:
-        log.warning("outbox message %s has an unreadable payload; dropped", row.id)
+        log.warning("outbox message %s has an unreadable payload; dropped", row_id)
         return None
 
 
@@ -533,23 +554,21 @@ def _settle(
     now: datetime,
     report: TickReport,
 ) -> None:
-    row = col(OutboxMessage.id) == item.id
+    row = outbox.c.id == item.id
     if result is DeliveryResult.SENT:
-        with unit_of_work(service.engine) as session:
-            session.execute(
-                update(OutboxMessage).where(row).values(sent_at=now, claimed_until=None)
-            )
+        with unit_of_work(service.engine) as db:
+            db.execute(update(outbox).where(row).values(sent_at=now, claimed_until=None))
         report.sent += 1
     elif result is DeliveryResult.BLOCKED:
         service.mark_inactive(platform, item.chat_id)
-        with unit_of_work(service.engine) as session:
-            session.execute(delete(OutboxMessage).where(*_pending(platform, [item.chat_id])))
+        with unit_of_work(service.engine) as db:
+            db.execute(delete(outbox).where(*_pending(platform, [item.chat_id])))
         report.blocked += 1
     else:
         report.failed += 1
-        with unit_of_work(service.engine) as session:
+        with unit_of_work(service.engine) as db:
             if item.attempts >= MAX_ATTEMPTS:
                 log.warning("outbox message %s given up after %d attempts", item.id, item.attempts)
-                session.execute(delete(OutboxMessage).where(row))
+                db.execute(delete(outbox).where(row))
             else:
-                session.execute(update(OutboxMessage).where(row).values(claimed_until=None))
+                db.execute(update(outbox).where(row).values(claimed_until=None))

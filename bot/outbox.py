@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, Column, Index, Table
 from sqlmodel import Field, SQLModel
 
 from bot.store import AwareDateTime
@@ -42,6 +42,9 @@ class OutboxMessage(SQLModel, table=True):
     claimed_until: datetime | None = _aware()
     sent_at: datetime | None = _aware()
     attempts: int = 0
+
+
+outbox: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
 def replies_to_payload(replies: Sequence[Reply]) -> dict[str, Any]:

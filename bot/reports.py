@@ -28,19 +28,19 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, or_
+from sqlalchemy import ColumnElement, Connection, Table, and_, or_
 from sqlalchemy import select as select_rows
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel
 
 from bot.service import CoachService
 from bot.store import (
-    SessionRow,
-    SetRow,
-    User,
-    UserSettings,
+    StoredUser,
     find_user,
     load_coachee,
+    sessions_table,
+    sets_table,
     unit_of_work,
+    users,
 )
 from conversations.progress import to_advance_text
 from conversations.replies import Effect, ExportData, ForgetUser, ShowProgress
@@ -93,25 +93,31 @@ class SessionPoint:
     max_pain: int | None
 
 
-def _sessions(db: Session, user_id: int) -> list[SessionRow]:
+Db = Connection | Session
+
+
+def _sessions(db: Db, user_id: int) -> list[Any]:
+    """The user's session rows (attribute access by column name), oldest first."""
     query = (
-        select(SessionRow)
-        .where(SessionRow.user_id == user_id)
-        .order_by(SessionRow.started_at, SessionRow.id)  # type: ignore[arg-type]
+        select_rows(sessions_table)
+        .where(sessions_table.c.user_id == user_id)
+        .order_by(sessions_table.c.started_at, sessions_table.c.id)
     )
-    return list(db.exec(query).all())
+    return list(db.execute(query).all())
 
 
-def _max_pain(db: Session, user_id: int) -> dict[int, int]:
-    query = select(SetRow.session_id, SetRow.pain_score).where(SetRow.user_id == user_id)
+def _max_pain(db: Db, user_id: int) -> dict[int, int]:
+    query = select_rows(sets_table.c.session_id, sets_table.c.pain_score).where(
+        sets_table.c.user_id == user_id
+    )
     worst: dict[int, int] = {}
-    for session_id, score in db.exec(query).all():
+    for session_id, score in db.execute(query).all():
         if score is not None:
             worst[session_id] = max(score, worst.get(session_id, score))
     return worst
 
 
-def _points(db: Session, user_id: int) -> list[SessionPoint]:
+def _points(db: Db, user_id: int) -> list[SessionPoint]:
     pains = _max_pain(db, user_id)
     return [
         SessionPoint(
@@ -348,7 +354,7 @@ def progress_photo(service: CoachService, platform: str, chat_id: str) -> bytes 
     """The /progress chart as PNG bytes, or None for a user we don't know."""
     with unit_of_work(service.engine) as db:
         user = find_user(db, platform, chat_id)
-        if user is None or user.id is None:
+        if user is None:
             return None
         points = _points(db, user.id)
     return chart_png(service.programme, points)
@@ -391,7 +397,7 @@ def progress_details(service: CoachService, platform: str, chat_id: str) -> str:
     programme = service.programme
     with unit_of_work(service.engine) as db:
         user = find_user(db, platform, chat_id)
-        if user is None or user.id is None:
+        if user is None:
             return ""
         coachee = load_coachee(db, user)
         points = _points(db, user.id)
@@ -437,7 +443,7 @@ def _import_every_model() -> None:
     import_models()
 
 
-def user_row_filters(user: User) -> dict[str, ColumnElement[bool]]:
+def user_row_filters(user: StoredUser) -> dict[str, ColumnElement[bool]]:
     """For every table that holds rows about `user`, the condition that picks them out.
 
     Discovered from `SQLModel.metadata` (parents before children): `users` by id; a table with a
@@ -447,7 +453,7 @@ def user_row_filters(user: User) -> dict[str, ColumnElement[bool]]:
     filters: dict[str, ColumnElement[bool]] = {}
     for table in SQLModel.metadata.sorted_tables:
         columns = set(table.c.keys())
-        if table.name == User.__tablename__:
+        if table.name == users.name:
             filters[table.name] = table.c.id == user.id
             continue
         conditions: list[ColumnElement[bool]] = []
@@ -477,7 +483,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def rows_about(db: Session, user: User) -> dict[str, list[dict[str, Any]]]:
+def rows_about(db: Db, user: StoredUser) -> dict[str, list[dict[str, Any]]]:
     """Every row about `user`, table by table, as JSON-ready dicts in primary-key order."""
     tables: dict[str, Table] = dict(SQLModel.metadata.tables)
     found: dict[str, list[dict[str, Any]]] = {}
@@ -599,25 +605,21 @@ def export_documents(
 # --- the weekly summary -------------------------------------------------------------------------
 
 
-def _training_days(text: str) -> list[int]:
-    return sorted(int(d) for d in text.split(",") if d.strip())
-
-
-def week_summary(session: Session, user: User, today: date) -> str | None:
+def week_summary(db: Db, user: StoredUser, today: date) -> str | None:
     """Last week in a few warm lines, for the nudge on the user's first training day of the
     week (`today` is the user's local date). None on any other day, on a second nudge the same
     day (after a snooze), for a user without settings, and when last week (Monday to Sunday)
     had no session: nothing to sum up, and no guilt either."""
-    if user.id is None or user.last_nudged_on == today:  # a snoozed nudge comes again
+    coachee = load_coachee(db, user)
+    if coachee.activity.last_nudged_on == today:  # a snoozed nudge comes again
         return None
-    settings = session.get(UserSettings, user.id)
-    days = _training_days(settings.training_days) if settings else []
+    days = sorted(coachee.profile.training_days)
     if not days or today.weekday() != days[0]:
         return None
     monday = today - timedelta(days=today.weekday() + 7)
     last_week = [
         row
-        for row in _sessions(session, user.id)
+        for row in _sessions(db, user.id)
         if monday <= row.local_date < monday + timedelta(days=7)
     ]
     if not last_week:
@@ -647,7 +649,7 @@ def week_summary(session: Session, user: User, today: date) -> str | None:
         lines.append(say("week_eased"))
     else:
         lines.append(say("week_kept"))
-    position = load_coachee(session, user).position
+    position = coachee.position
     lines.append(say("week_next", next=to_advance_text(programme, position, today)))
     return "\n".join(lines)
 

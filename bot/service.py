@@ -7,25 +7,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
-from sqlmodel import select
+from sqlalchemy import Engine, select, update
 
 from bot.nudge_tick import save_and_reschedule
 from bot.store import (
-    ConversationState,
-    User,
+    coachee_from_document,
     find_user,
     forget_user,
     get_or_create_user,
     load_coachee,
     record_session,
     unit_of_work,
+    users,
 )
 from conversations.coach import prompt, transition
 from conversations.events import Event, HoldTimeUp, NudgeDue
 from conversations.flow import Outcome
 from conversations.replies import ForgetUser, RecordSession, Reply
-from conversations.state import Coachee, Flow, Step
+from conversations.state import Coachee, Step
 from data.programme import Programme
 
 Clock = Callable[[], datetime]
@@ -71,7 +70,6 @@ class CoachService:
                     return Outcome(coachee, (waiting,) if waiting else ())
                 user.last_update_id = update_id
             outcome = transition(coachee, event, now=now, programme=self.programme)
-            assert user.id is not None
             if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
                 forget_user(session, user.id)
                 return outcome
@@ -86,12 +84,12 @@ class CoachService:
 
     def mark_inactive(self, platform: str, chat_id: str) -> None:
         """The user blocked the bot: no more nudges until they write to us again."""
-        with unit_of_work(self.engine) as session:
-            user = find_user(session, platform, chat_id, lock=True)
-            if user is not None:
-                user.active = False
-                user.next_nudge_at = None
-                session.add(user)
+        with unit_of_work(self.engine) as db:
+            db.execute(
+                update(users)
+                .where(users.c.platform == platform, users.c.chat_id == chat_id)
+                .values(active=False, next_nudge_at=None)
+            )
 
     def state_of(self, platform: str, chat_id: str) -> Coachee | None:
         with unit_of_work(self.engine) as session:
@@ -107,14 +105,14 @@ class CoachService:
     def pending_holds(self, platform: str) -> list[PendingHold]:
         """Holds that were running when the process stopped: their timers must be rebuilt."""
         holds: list[PendingHold] = []
-        with unit_of_work(self.engine) as session:
-            rows = session.exec(
-                select(User.chat_id, ConversationState.flow)
-                .join(ConversationState, ConversationState.user_id == User.id)  # type: ignore[arg-type]
-                .where(User.platform == platform, ConversationState.step == Step.HOLDING.value)
+        with unit_of_work(self.engine) as db:
+            rows = db.execute(
+                select(users.c.chat_id, users.c.state).where(
+                    users.c.platform == platform, users.c.step == Step.HOLDING.value
+                )
             ).all()
-        for chat_id, raw_flow in rows:
-            flow = Flow.model_validate(raw_flow)
+        for chat_id, document in rows:
+            flow = coachee_from_document(document).flow
             session_state = flow.session
             if session_state is None or session_state.hold_started_at is None:
                 continue

@@ -52,7 +52,6 @@ def collect(engine: Engine, now: datetime) -> Stats:
     tables = SQLModel.metadata.tables
     users = tables["users"]
     sessions, sets = tables["sessions"], tables["sets"]
-    positions, settings = tables["programme_positions"], tables["user_settings"]
     safety = sessions.c.decision == Decision.SAFETY_STOP.value
     count = func.count()
     with unit_of_work(engine) as db:
@@ -61,17 +60,14 @@ def collect(engine: Engine, now: datetime) -> Stats:
             return int(db.execute(query).scalar_one())
 
         stages = db.execute(
-            select(positions.c.stage, count)
-            .join(settings, settings.c.user_id == positions.c.user_id)
-            .where(settings.c.onboarded.is_(True))
-            .group_by(positions.c.stage)
-            .order_by(positions.c.stage)
+            select(users.c.stage, count)
+            .where(users.c.onboarded.is_(True))
+            .group_by(users.c.stage)
+            .order_by(users.c.stage)
         ).all()
         return Stats(
             users=one(select(count).select_from(users)),
-            onboarded=one(
-                select(count).select_from(settings).where(settings.c.onboarded.is_(True))
-            ),
+            onboarded=one(select(count).select_from(users).where(users.c.onboarded.is_(True))),
             inactive=one(select(count).select_from(users).where(users.c.active.is_(False))),
             active_recently=one(
                 select(count).select_from(users).where(users.c.last_seen_at >= since)

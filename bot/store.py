@@ -1,36 +1,46 @@
-"""The store: SQLModel tables for users, settings, programme position, conversation state and
-history, and the repository functions the adapters use. One transaction per handled event.
+"""The store: one row per user (the coach's state as a JSON document plus the columns queries
+need), the session history, and the repository functions the adapters use. Tables are declared
+with SQLModel (so migrations, /export and /forget find them in one metadata); every read and
+write goes through SQLAlchemy Core: one transaction per handled event, two statements for a
+typical update (read the row locked, write it back).
 
 SQLite (WAL mode) is the embedded default; a PostgreSQL `DATABASE_URL` uses the same code.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Connection,
+    CursorResult,
     DateTime,
     Engine,
     Index,
+    Select,
+    Table,
     UniqueConstraint,
+    delete,
     event,
+    insert,
+    select,
     text,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, Session, SQLModel, create_engine, delete, select
+from sqlmodel import Field, Session, SQLModel, create_engine
 
 from conversations.records import SessionRecord
-from conversations.state import Activity, Coachee, Flow, Profile
-from schedules.progression import Position
+from conversations.state import Coachee, Step
 
 
 class AwareDateTime(TypeDecorator[datetime]):
@@ -61,6 +71,12 @@ def _json() -> Any:
 
 
 class User(SQLModel, table=True):
+    """One row per user: the coach's whole view of them as one JSON document (`state`, the
+    pydantic `Coachee` dumped in JSON mode) plus the plain columns that queries filter or count
+    on. A field added to the coach's state with a default needs no column and no migration: the
+    document carries it, and a document written before the field existed loads with the
+    default. Read and written through SQLAlchemy Core (see `find_user`, `save_user`)."""
+
     __tablename__ = "users"
     __table_args__ = (
         UniqueConstraint("platform", "chat_id"),
@@ -75,49 +91,14 @@ class User(SQLModel, table=True):
     last_seen_at: datetime | None = _aware()  # the user's own last message; nudges don't count
     last_update_id: int | None = Field(default=None, sa_type=BigInteger)
     active: bool = True
-    total_sessions: int = 0
-    streak: int = 0
-    last_trained_on: date | None = None
-    paused_until: date | None = None
-    started_on: date | None = None
-    last_nudged_on: date | None = None
-    snoozed_until: datetime | None = _aware()
-    snoozes_in_row: int = 0
     next_nudge_at: datetime | None = _aware(index=True)
-
-
-class UserSettings(SQLModel, table=True):
-    __tablename__ = "user_settings"
-
-    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    # Copies of document fields for queries: pending hold timers, `python -m bot stats`.
+    step: str = Field(default=Step.NEW.value, max_length=32)
     onboarded: bool = False
-    pain_at_start: int | None = None
-    experience: str | None = Field(default=None, max_length=16)
-    training_days: str = Field(default="0,1,2,3,4,5,6", max_length=13)
-    nudge_time: time | None = None
-    zone: str = Field(default="UTC", max_length=64)
-    quiet_start: time = time(22, 0)
-    quiet_end: time = time(7, 0)
-    screened_at: datetime | None = _aware()
-
-
-class ProgrammePosition(SQLModel, table=True):
-    __tablename__ = "programme_positions"
-
-    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
     stage: int = 1
-    doses: dict[str, int] = _json()
-    memory: dict[str, Any] = _json()
-
-
-class ConversationState(SQLModel, table=True):
-    __tablename__ = "conversation_states"
-
-    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
-    step: str = Field(max_length=32)
-    step_no: int = 0
-    flow: dict[str, Any] = _json()
-    updated_at: datetime = _aware(nullable=False)
+    # Grows by one with every write; a write names the version it read (`StaleUser`).
+    version: int = 0
+    state: dict[str, Any] = _json()
 
 
 class SessionRow(SQLModel, table=True):
@@ -213,173 +194,227 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
 
 
 @contextmanager
-def unit_of_work(engine: Engine) -> Iterator[Session]:
-    """One transaction: committed when the block ends, rolled back if it raises."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        yield session
+def unit_of_work(engine: Engine) -> Iterator[Connection]:
+    """One transaction on one connection (SQLAlchemy Core, no ORM session): committed when the
+    block ends, rolled back if it raises."""
+    with engine.begin() as connection:
+        yield connection
 
 
-# --- state mapping ------------------------------------------------------------------------------
+# --- one user: the row and its document -----------------------------------------------------
 
 
-def _days_text(days: frozenset[int]) -> str:
-    return ",".join(str(d) for d in sorted(days))
+class StaleUser(RuntimeError):
+    """The user's row changed since it was read (another process wrote it)."""
 
 
-def _days(text_value: str) -> frozenset[int]:
-    return frozenset(int(d) for d in text_value.split(",") if d)
+@dataclass
+class StoredUser:
+    """A user's row as read: the plain columns, and the document already as a `Coachee`.
+
+    Change the attributes, then `save_user` writes them back in one UPDATE."""
+
+    id: int
+    platform: str
+    chat_id: str
+    created_at: datetime
+    last_seen_at: datetime | None
+    last_update_id: int | None
+    active: bool
+    next_nudge_at: datetime | None
+    version: int
+    coachee: Coachee
 
 
-def find_user(session: Session, platform: str, chat_id: str, *, lock: bool = False) -> User | None:
-    query = select(User).where(User.platform == platform, User.chat_id == chat_id)
+users: Table = User.__table__  # type: ignore[attr-defined]
+sessions_table: Table = SessionRow.__table__  # type: ignore[attr-defined]
+holds_table: Table = HoldRow.__table__  # type: ignore[attr-defined]
+sets_table: Table = SetRow.__table__  # type: ignore[attr-defined]
+checkins_table: Table = CheckInRow.__table__  # type: ignore[attr-defined]
+
+_USER_COLUMNS = (
+    users.c.id,
+    users.c.platform,
+    users.c.chat_id,
+    users.c.created_at,
+    users.c.last_seen_at,
+    users.c.last_update_id,
+    users.c.active,
+    users.c.next_nudge_at,
+    users.c.version,
+    users.c.state,
+)
+
+
+def coachee_from_document(document: dict[str, Any] | None) -> Coachee:
+    """The coach's state from its stored document; fields the document lacks (written before
+    they existed) take their defaults."""
+    return Coachee.model_validate(document or {})
+
+
+def document_of(coachee: Coachee) -> dict[str, Any]:
+    return coachee.model_dump(mode="json")
+
+
+def user_from_row(row: Any) -> StoredUser:
+    """A `StoredUser` from a result row holding `_USER_COLUMNS`."""
+    values = row._mapping
+    return StoredUser(
+        id=values["id"],
+        platform=values["platform"],
+        chat_id=values["chat_id"],
+        created_at=values["created_at"],
+        last_seen_at=values["last_seen_at"],
+        last_update_id=values["last_update_id"],
+        active=values["active"],
+        next_nudge_at=values["next_nudge_at"],
+        version=values["version"],
+        coachee=coachee_from_document(values["state"]),
+    )
+
+
+def select_users() -> Select[Any]:
+    """A query for whole users (add the conditions); rows go through `user_from_row`."""
+    return select(*_USER_COLUMNS)
+
+
+def find_user(
+    db: Connection | Session, platform: str, chat_id: str, *, lock: bool = False
+) -> StoredUser | None:
+    query = select_users().where(users.c.platform == platform, users.c.chat_id == chat_id)
     if lock:
         query = query.with_for_update()
-    return session.exec(query).first()
+    row = db.execute(query).first()
+    return None if row is None else user_from_row(row)
 
 
-def create_user(session: Session, platform: str, chat_id: str, *, now: datetime) -> User:
-    user = User(platform=platform, chat_id=chat_id, created_at=now)
-    session.add(user)
-    session.flush()
-    return user
+def create_user(
+    db: Connection | Session, platform: str, chat_id: str, *, now: datetime
+) -> StoredUser:
+    """A new user with a fresh state; raises if the chat already has one."""
+    row = db.execute(
+        insert(users).values(**_new_user_values(platform, chat_id, now)).returning(*_USER_COLUMNS)
+    ).one()
+    return user_from_row(row)
 
 
-def get_or_create_user(session: Session, platform: str, chat_id: str, *, now: datetime) -> User:
+def _new_user_values(platform: str, chat_id: str, now: datetime) -> dict[str, Any]:
+    fresh = Coachee()
+    return {
+        "platform": platform,
+        "chat_id": chat_id,
+        "created_at": now,
+        "active": True,
+        "version": 0,
+        **_query_columns(fresh),
+        "state": document_of(fresh),
+    }
+
+
+def get_or_create_user(
+    db: Connection | Session, platform: str, chat_id: str, *, now: datetime
+) -> StoredUser:
     """The user's row, locked for this transaction; created first if new. Two first messages
     arriving at once (two processes) both end up on the one row instead of one failing."""
-    user = find_user(session, platform, chat_id, lock=True)
+    user = find_user(db, platform, chat_id, lock=True)
     if user is not None:
         return user
-    values = {"platform": platform, "chat_id": chat_id, "created_at": now, "active": True}
-    dialect = session.get_bind().dialect.name
-    insert_row = (
-        postgresql_insert(User) if dialect == "postgresql" else sqlite_insert(User)
-    ).values(**values)
-    session.execute(insert_row.on_conflict_do_nothing(index_elements=["platform", "chat_id"]))
-    user = find_user(session, platform, chat_id, lock=True)
+    dialect = db.get_bind().dialect.name if isinstance(db, Session) else db.dialect.name
+    insert_row = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(users).values(
+        **_new_user_values(platform, chat_id, now)
+    )
+    db.execute(insert_row.on_conflict_do_nothing(index_elements=["platform", "chat_id"]))
+    user = find_user(db, platform, chat_id, lock=True)
     assert user is not None
     return user
 
 
-def load_coachee(session: Session, user: User) -> Coachee:
-    """Build the pure coach's view of a user from the rows (fresh defaults where none exist).
+def load_coachee(db: Connection | Session, user: StoredUser) -> Coachee:
+    """The pure coach's view of a user (read with the row: no further query)."""
+    return user.coachee
 
-    The rows stay pinned to the session (its identity map holds them only weakly), so that
-    `save_coachee` in the same transaction finds them without reading them again."""
-    assert user.id is not None
-    settings = session.get(UserSettings, user.id)
-    position_row = session.get(ProgrammePosition, user.id)
-    state_row = session.get(ConversationState, user.id)
-    session.info.setdefault("pinned", []).extend((settings, position_row, state_row))
-    profile = Profile()
-    if settings is not None:
-        profile = Profile(
-            onboarded=settings.onboarded,
-            pain_at_start=settings.pain_at_start,
-            experience=settings.experience,
-            training_days=_days(settings.training_days),
-            nudge_time=settings.nudge_time,
-            zone=settings.zone,
-            quiet_start=settings.quiet_start,
-            quiet_end=settings.quiet_end,
-            screened_at=settings.screened_at,
+
+def _query_columns(coachee: Coachee) -> dict[str, Any]:
+    return {
+        "step": coachee.flow.step.value,
+        "onboarded": coachee.profile.onboarded,
+        "stage": coachee.position.stage,
+    }
+
+
+def save_user(db: Connection | Session, user: StoredUser) -> None:
+    """Write the user's row back in one UPDATE: the document, its query columns and the plain
+    columns. The row must still be at the version it was read at (else `StaleUser`)."""
+    result = db.execute(
+        update(users)
+        .where(users.c.id == user.id, users.c.version == user.version)
+        .values(
+            active=user.active,
+            last_seen_at=user.last_seen_at,
+            last_update_id=user.last_update_id,
+            next_nudge_at=user.next_nudge_at,
+            version=user.version + 1,
+            state=document_of(user.coachee),
+            **_query_columns(user.coachee),
         )
-    position = Position()
-    if position_row is not None:
-        position = Position.model_validate(
-            {**position_row.memory, "stage": position_row.stage, "doses": position_row.doses}
+    )
+    if cast("CursorResult[Any]", result).rowcount != 1:
+        raise StaleUser(f"user id {user.id} changed since it was read")
+    user.version += 1
+
+
+def save_coachee(
+    db: Connection | Session, user: StoredUser, coachee: Coachee, *, now: datetime
+) -> None:
+    """Write the coach's new view of the user (and the row's other columns) back."""
+    user.coachee = coachee
+    save_user(db, user)
+
+
+def set_next_nudge(db: Connection | Session, user_id: int, at: datetime | None) -> None:
+    """Only move a user's next nudge (the document is unchanged)."""
+    db.execute(update(users).where(users.c.id == user_id).values(next_nudge_at=at))
+
+
+def record_session(db: Connection | Session, user_id: int, record: SessionRecord) -> int:
+    """Append one finished or stopped session, with its holds, sets and check-ins: one INSERT
+    for the session, then one multi-row INSERT each for holds, sets and check-ins. Returns the
+    session's id."""
+    session_id = db.execute(
+        insert(sessions_table)
+        .values(
+            user_id=user_id,
+            started_at=record.started_at,
+            ended_at=record.ended_at,
+            local_date=record.local_date,
+            stage=record.stage,
+            completed=record.completed,
+            decision=record.decision.value,
+            reason=record.reason,
+            stage_after=record.stage_after,
+            doses=dict(record.doses),
+            doses_after=dict(record.doses_after),
         )
-    flow = Flow() if state_row is None else Flow.model_validate(state_row.flow)
-    activity = Activity(
-        total_sessions=user.total_sessions,
-        streak=user.streak,
-        last_trained_on=user.last_trained_on,
-        paused_until=user.paused_until,
-        started_on=user.started_on,
-        last_nudged_on=user.last_nudged_on,
-        snoozed_until=user.snoozed_until,
-        snoozes_in_row=user.snoozes_in_row,
-    )
-    return Coachee(profile=profile, position=position, activity=activity, flow=flow)
+        .returning(sessions_table.c.id)
+    ).scalar_one()
+    keys = {"session_id": session_id, "user_id": user_id}
+    for table, items in (
+        (holds_table, record.holds),
+        (sets_table, record.sets),
+        (checkins_table, record.checkins),
+    ):
+        if items:
+            db.execute(insert(table), [{**keys, **item.model_dump(mode="json")} for item in items])
+    return int(session_id)
 
 
-def save_coachee(session: Session, user: User, coachee: Coachee, *, now: datetime) -> None:
-    """Write the coach's view back into the rows."""
-    assert user.id is not None
-    profile, activity = coachee.profile, coachee.activity
-    settings = session.get(UserSettings, user.id) or UserSettings(user_id=user.id)
-    settings.onboarded = profile.onboarded
-    settings.pain_at_start = profile.pain_at_start
-    settings.experience = profile.experience
-    settings.training_days = _days_text(profile.training_days)
-    settings.nudge_time = profile.nudge_time
-    settings.zone = profile.zone
-    settings.quiet_start = profile.quiet_start
-    settings.quiet_end = profile.quiet_end
-    settings.screened_at = profile.screened_at
-    session.add(settings)
-
-    memory = coachee.position.model_dump(mode="json", exclude={"stage", "doses"})
-    position_row = session.get(ProgrammePosition, user.id) or ProgrammePosition(user_id=user.id)
-    position_row.stage = coachee.position.stage
-    position_row.doses = dict(coachee.position.doses)
-    position_row.memory = memory
-    session.add(position_row)
-
-    state_row = session.get(ConversationState, user.id) or ConversationState(
-        user_id=user.id, step=coachee.flow.step, updated_at=now
-    )
-    state_row.step = coachee.flow.step
-    state_row.step_no = coachee.flow.step_no
-    state_row.flow = json.loads(coachee.flow.model_dump_json())
-    state_row.updated_at = now
-    session.add(state_row)
-
-    user.total_sessions = activity.total_sessions
-    user.streak = activity.streak
-    user.last_trained_on = activity.last_trained_on
-    user.paused_until = activity.paused_until
-    user.started_on = activity.started_on
-    user.last_nudged_on = activity.last_nudged_on
-    user.snoozed_until = activity.snoozed_until
-    user.snoozes_in_row = activity.snoozes_in_row
-    session.add(user)
-
-
-def record_session(session: Session, user_id: int, record: SessionRecord) -> SessionRow:
-    """Append one finished or stopped session, with its holds, sets and check-ins."""
-    row = SessionRow(
-        user_id=user_id,
-        started_at=record.started_at,
-        ended_at=record.ended_at,
-        local_date=record.local_date,
-        stage=record.stage,
-        completed=record.completed,
-        decision=record.decision,
-        reason=record.reason,
-        stage_after=record.stage_after,
-        doses=dict(record.doses),
-        doses_after=dict(record.doses_after),
-    )
-    session.add(row)
-    session.flush()
-    assert row.id is not None
-    for hold in record.holds:
-        session.add(HoldRow(session_id=row.id, user_id=user_id, **hold.model_dump()))
-    for set_log in record.sets:
-        session.add(SetRow(session_id=row.id, user_id=user_id, **set_log.model_dump()))
-    for checkin in record.checkins:
-        session.add(CheckInRow(session_id=row.id, user_id=user_id, **checkin.model_dump()))
-    return row
-
-
-def forget_user(session: Session, user_id: int) -> None:
+def forget_user(db: Connection | Session, user_id: int) -> None:
     """Delete every row about one user, in every table that holds any (found from the
     metadata, so a new table with a `user_id` column is covered without touching this)."""
     for table in reversed(SQLModel.metadata.sorted_tables):
         if "user_id" in table.c:
-            session.execute(delete(table).where(table.c.user_id == user_id))
-    session.execute(delete(User).where(User.id == user_id))  # type: ignore[arg-type]
+            db.execute(delete(table).where(table.c.user_id == user_id))
+    db.execute(delete(users).where(users.c.id == user_id))
 
 
 def ping(engine: Engine) -> None:

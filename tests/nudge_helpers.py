@@ -15,14 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlmodel import col, select
+from sqlalchemy import select
 
 from bot.delivery import DeliveryResult
 from bot.nudge_tick import NoPacing, claim_due, run_nudge_tick, save_and_reschedule
-from bot.outbox import OutboxMessage
+from bot.outbox import outbox
 from bot.service import CoachService
-from bot.store import User, create_user, find_user, make_engine, unit_of_work
+from bot.store import StoredUser, create_user, find_user, make_engine, unit_of_work
 from conversations.replies import Reply
 from conversations.state import Coachee
 from data.programme import default_programme
@@ -71,19 +72,20 @@ def add_users(
             save_and_reschedule(session, user, state, now=now)
 
 
-def user_row(service: CoachService, chat_id: str, platform: str = PLATFORM) -> User:
+def user_row(service: CoachService, chat_id: str, platform: str = PLATFORM) -> StoredUser:
     with unit_of_work(service.engine) as session:
         user = find_user(session, platform, chat_id)
         assert user is not None
         return user
 
 
-def outbox_rows(service: CoachService, *, pending_only: bool = True) -> list[OutboxMessage]:
-    with unit_of_work(service.engine) as session:
-        query = select(OutboxMessage).order_by(col(OutboxMessage.id))
+def outbox_rows(service: CoachService, *, pending_only: bool = True) -> list[Any]:
+    """The outbox rows (attribute access by column name), oldest first."""
+    with unit_of_work(service.engine) as db:
+        query = select(outbox).order_by(outbox.c.id)
         if pending_only:
-            query = query.where(col(OutboxMessage.sent_at).is_(None))
-        return list(session.exec(query).all())
+            query = query.where(outbox.c.sent_at.is_(None))
+        return list(db.execute(query).all())
 
 
 @dataclass(frozen=True)

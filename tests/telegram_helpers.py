@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 
 from bot.service import CoachService
 from bot.settings import Settings
-from bot.store import User, find_user, make_engine, unit_of_work
+from bot.store import StoredUser, find_user, make_engine, unit_of_work
 from bot.telegram_app import CoachApplication, build_application
 from data.programme import default_programme
 from tests.clocks import SteadyClock, nudge_time_far_from_now
@@ -64,7 +64,7 @@ class RunningCoach:
         assert self.app.job_queue is not None
         return self.app.job_queue.get_jobs_by_name(f"hold:{chat_id}")
 
-    def user_row(self, chat_id: int = CHAT) -> User:
+    def user_row(self, chat_id: int = CHAT) -> StoredUser:
         """The stored user row (active flag, next nudge time)."""
         with unit_of_work(self.service.engine) as session:
             user = find_user(session, "telegram", str(chat_id))

@@ -90,7 +90,7 @@ async def test_killed_between_claim_and_send_no_nudge_is_lost_or_doubled(tmp_pat
     assert len(outbox_rows(service)) == USERS
     for chat in chats():
         user = user_row(service, chat)
-        assert user.last_nudged_on == DUE.date()
+        assert user.coachee.activity.last_nudged_on == DUE.date()
         assert user.next_nudge_at == DUE + timedelta(days=1)
 
     delivery = RecordingDelivery(clock=clock)

@@ -32,7 +32,7 @@ from bot.nudge_tick import (
     send_pending,
 )
 from bot.service import CoachService
-from bot.store import User, find_user, load_coachee, record_session, unit_of_work
+from bot.store import StoredUser, find_user, load_coachee, record_session, unit_of_work
 from conversations.events import Choose, Text
 from conversations.replies import RecordSession, Reply
 from conversations.state import Coachee
@@ -345,7 +345,7 @@ async def test_after_downtime_a_nudge_within_grace_is_sent_and_a_later_one_rolls
     assert (report.claimed, report.skipped_late, report.sent) == (2, 1, 2)
     late = user_row(service, "three")
     assert late.next_nudge_at == at_utc(5, day=2)
-    assert late.last_nudged_on is None
+    assert late.coachee.activity.last_nudged_on is None
 
     await tick(service, delivery, at_utc(8, 5))
     assert len(delivery.sent) == 2
@@ -580,7 +580,7 @@ async def test_the_week_summary_from_bot_reports_leads_the_nudge(
 ) -> None:
     asked: list[date] = []
 
-    def week_summary(session: object, user: User, today: date) -> str | None:
+    def week_summary(session: object, user: StoredUser, today: date) -> str | None:
         asked.append(today)
         return "Last week: 3 sessions." if user.chat_id == "with" else None
 
@@ -598,7 +598,7 @@ async def test_the_week_summary_from_bot_reports_leads_the_nudge(
 async def test_a_failing_week_summary_does_not_stop_the_nudge(
     service: CoachService, clock: SimClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def week_summary(session: object, user: User, today: date) -> str | None:
+    def week_summary(session: object, user: StoredUser, today: date) -> str | None:
         raise RuntimeError("bug in the report")
 
     monkeypatch.setitem(sys.modules, "bot.reports", fake_reports(week_summary))
@@ -711,7 +711,7 @@ async def test_state_and_outbox_row_commit_together_or_not_at_all(
         await tick(service, delivery, at_utc(7))
     assert outbox_rows(service) == []
     for chat in ("a", "b"):
-        assert user_row(service, chat).last_nudged_on is None
+        assert user_row(service, chat).coachee.activity.last_nudged_on is None
         assert user_row(service, chat).next_nudge_at == at_utc(7)
 
     monkeypatch.setattr(nudge_tick, "replies_to_payload", real)

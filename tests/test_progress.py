@@ -467,7 +467,9 @@ def test_no_second_week_summary_after_a_snooze(week: tuple[CoachService, TestClo
         user = find_user(db, PLATFORM, "ann")
         assert user is not None
         assert week_summary(db, user, monday) is not None
-        user.last_nudged_on = monday  # the first nudge went out; this one is after a snooze
+        # The first nudge went out; this one is after a snooze.
+        activity = user.coachee.activity.model_copy(update={"last_nudged_on": monday})
+        user.coachee = user.coachee.model_copy(update={"activity": activity})
         assert week_summary(db, user, monday) is None
 
 

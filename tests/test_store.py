@@ -8,24 +8,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
-from sqlmodel import select
+from sqlalchemy import Engine, func, insert, select, text, update
 
+from bot import store
 from bot.service import CoachService
 from bot.store import (
-    CheckInRow,
-    HoldRow,
-    SessionRow,
-    SetRow,
-    User,
+    StaleUser,
+    checkins_table,
     create_user,
+    find_user,
+    holds_table,
     load_coachee,
     make_engine,
     save_coachee,
+    sessions_table,
+    sets_table,
     unit_of_work,
+    users,
 )
 from conversations.events import Command, Text
-from conversations.state import Step
+from conversations.state import Coachee, Profile, Step
 from data.programme import default_programme
 from tests.coach_player import CoachPlayer
 
@@ -72,9 +74,10 @@ def test_state_round_trips_mid_session(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         user = create_user(session, "test", "42", now=player.clock)
         save_coachee(session, user, state, now=player.clock)
-    with unit_of_work(engine) as session:
-        user = session.exec(select(User).where(User.chat_id == "42")).one()
-        assert load_coachee(session, user) == state
+    with unit_of_work(engine) as db:
+        user = find_user(db, "test", "42")
+        assert user is not None
+        assert load_coachee(db, user) == state
 
 
 def test_a_finished_session_is_stored_with_every_hold_set_and_checkin(engine: Engine) -> None:
@@ -102,18 +105,21 @@ def test_a_finished_session_is_stored_with_every_hold_set_and_checkin(engine: En
         count * len(programme.exercise(exercise_id).side_names)
         for exercise_id, count in ((e.id, e.dose.floor) for e in stage.exercises)
     )
-    with unit_of_work(engine) as session:
-        (row,) = session.exec(select(SessionRow)).all()
+    with unit_of_work(engine) as db:
+        (row,) = db.execute(select(sessions_table)).all()
         assert row.completed
         assert row.decision == "repeat"
         assert row.started_at.tzinfo is not None
-        assert len(session.exec(select(HoldRow)).all()) == holds
-        assert len(session.exec(select(SetRow)).all()) == sum(
-            len(e.side_names) for e in stage.exercises
-        )
-        assert len(session.exec(select(CheckInRow)).all()) == len(stage.exercises)
-        user = session.exec(select(User)).one()
-        assert user.total_sessions == 1
+
+        def count(table: object) -> int:
+            return int(db.execute(select(func.count()).select_from(table)).scalar_one())
+
+        assert count(holds_table) == holds
+        assert count(sets_table) == sum(len(e.side_names) for e in stage.exercises)
+        assert count(checkins_table) == len(stage.exercises)
+        user = find_user(db, "test", "7")
+        assert user is not None
+        assert user.coachee.activity.total_sessions == 1
 
 
 def test_a_failing_event_leaves_nothing_half_written(engine: Engine) -> None:
@@ -125,12 +131,12 @@ def test_a_failing_event_leaves_nothing_half_written(engine: Engine) -> None:
         pass
 
     def half_write() -> None:
-        with unit_of_work(engine) as session:
-            user = session.exec(select(User).where(User.chat_id == "9")).one()
-            coachee = load_coachee(session, user)
+        with unit_of_work(engine) as db:
+            user = find_user(db, "test", "9")
+            assert user is not None
+            coachee = load_coachee(db, user)
             flow = coachee.flow.model_copy(update={"step_no": 99})
-            save_coachee(session, user, coachee.model_copy(update={"flow": flow}), now=CLOCK)
-            session.flush()
+            save_coachee(db, user, coachee.model_copy(update={"flow": flow}), now=CLOCK)
             raise Boom
 
     with pytest.raises(Boom):
@@ -152,10 +158,9 @@ def test_users_of_different_platforms_are_apart(engine: Engine) -> None:
 
 def test_naive_datetimes_are_refused(engine: Engine) -> None:
     def store_naive() -> None:
-        with unit_of_work(engine) as session:
+        with unit_of_work(engine) as db:
             naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the point of the test
-            session.add(User(platform="t", chat_id="x", created_at=naive))
-            session.flush()
+            db.execute(insert(users).values(platform="t", chat_id="x", created_at=naive))
 
     with pytest.raises(Exception, match="naive"):
         store_naive()
@@ -180,6 +185,101 @@ def test_two_first_messages_at_once_make_one_user(engine: Engine) -> None:
     for thread in threads:
         thread.join(timeout=60)
     assert errors == []
-    with unit_of_work(engine) as session:
-        chats = sorted(u.chat_id for u in session.exec(select(User)).all())
+    with unit_of_work(engine) as db:
+        chats = sorted(db.execute(select(users.c.chat_id)).scalars())
     assert chats == ["new-0", "new-1"]
+
+
+# --- the state document ------------------------------------------------------------------------
+
+
+class ProfileWithTone(Profile):
+    """The profile as a later change might grow it: one new field, with a default."""
+
+    tone: str = "warm"
+
+
+class CoacheeWithTone(Coachee):
+    profile: ProfileWithTone = ProfileWithTone()
+
+
+def test_a_new_defaulted_state_field_is_stored_without_a_migration(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A field added to the coach's state persists with no column and no migration: the store
+    writes whatever the model dumps and reads it back through the model."""
+    monkeypatch.setattr(store, "Coachee", CoacheeWithTone)
+    state = CoacheeWithTone(profile=ProfileWithTone(zone="Europe/Berlin", tone="brisk"))
+    with unit_of_work(engine) as db:
+        user = create_user(db, "test", "tone", now=CLOCK)
+        save_coachee(db, user, state, now=CLOCK)
+    with unit_of_work(engine) as db:
+        user = find_user(db, "test", "tone")
+        assert user is not None
+        loaded = load_coachee(db, user)
+    assert isinstance(loaded, CoacheeWithTone)
+    assert loaded.profile.tone == "brisk"
+    assert loaded == state
+
+
+def test_a_document_written_before_newer_fields_loads_with_their_defaults(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with unit_of_work(engine) as db:
+        user = create_user(db, "test", "old", now=CLOCK)
+        # A document from before `tone` (and with whole parts missing): as an older coach wrote.
+        db.execute(
+            update(users)
+            .where(users.c.id == user.id)
+            .values(state={"profile": {"zone": "Asia/Tokyo", "onboarded": True}})
+        )
+    monkeypatch.setattr(store, "Coachee", CoacheeWithTone)
+    with unit_of_work(engine) as db:
+        user = find_user(db, "test", "old")
+        assert user is not None
+        loaded = load_coachee(db, user)
+    assert isinstance(loaded, CoacheeWithTone)
+    assert loaded.profile.tone == "warm"
+    assert loaded.profile.zone == "Asia/Tokyo"
+    assert loaded.profile.onboarded
+    assert loaded.flow == Coachee().flow
+    assert loaded.position == Coachee().position
+
+
+def test_the_query_columns_follow_the_document(engine: Engine) -> None:
+    player = CoachPlayer()
+    player.onboard(days="Mon, Wed, Fri", time="7:30", zone="Berlin")
+    player.command("session")
+    player.tap("Let's go")
+    player.tap("Start")
+    state = player.state
+    assert state.flow.step is Step.HOLDING
+    with unit_of_work(engine) as db:
+        user = create_user(db, "test", "q", now=player.clock)
+        save_coachee(db, user, state, now=player.clock)
+    with unit_of_work(engine) as db:
+        row = db.execute(
+            select(users.c.step, users.c.onboarded, users.c.stage, users.c.version)
+        ).one()
+    assert tuple(row) == ("holding", True, state.position.stage, 1)
+
+
+def test_a_write_from_a_stale_read_is_refused(engine: Engine) -> None:
+    """Two writers that read the same version: the second one's write changes nothing."""
+    with unit_of_work(engine) as db:
+        create_user(db, "test", "v", now=CLOCK)
+    with unit_of_work(engine) as db:
+        first = find_user(db, "test", "v")
+    with unit_of_work(engine) as db:
+        second = find_user(db, "test", "v")
+    assert first is not None
+    assert second is not None
+    with unit_of_work(engine) as db:
+        save_coachee(db, first, Coachee(profile=Profile(zone="Europe/Paris")), now=CLOCK)
+    with pytest.raises(StaleUser), unit_of_work(engine) as db:
+        save_coachee(db, second, Coachee(profile=Profile(zone="Asia/Tokyo")), now=CLOCK)
+    with unit_of_work(engine) as db:
+        stored = find_user(db, "test", "v")
+    assert stored is not None
+    assert stored.coachee.profile.zone == "Europe/Paris"
+    assert stored.version == 1

@@ -26,7 +26,7 @@ from bot.delivery import DeliveryResult
 from bot.health import MAX_AGE_SECONDS, is_alive
 from bot.service import CoachService
 from bot.settings import Settings
-from bot.store import find_user, make_engine, unit_of_work
+from bot.store import find_user, make_engine, save_user, unit_of_work
 from bot.telegram_app import (
     ALLOWED_UPDATES,
     TelegramSettingsError,
@@ -778,7 +778,7 @@ async def test_a_due_nudge_goes_out_through_the_tick(
             row = find_user(session, "telegram", str(CHAT))
             assert row is not None
             row.next_nudge_at = coach.service.clock() - timedelta(minutes=1)
-            session.add(row)
+            save_user(session, row)
         assert coach.app.job_queue is not None
         (tick,) = coach.app.job_queue.get_jobs_by_name("nudge-tick")
         user.since = fake.mark(CHAT)

@@ -45,7 +45,7 @@ async def run_chat(tmp_path: Path, now: datetime, typed: str, *, others: bool = 
     if others:
         other = user_row(service, "someone-else", PLATFORM)
         assert other.next_nudge_at == DUE  # still due: only its own chat may claim it
-        assert other.last_nudged_on is None
+        assert other.coachee.activity.last_nudged_on is None
         assert outbox_rows(service) == []
     return out.getvalue()
 
