@@ -1,8 +1,10 @@
 """The coach in a terminal, for one local user: `python -m bot` with no bot token.
 
 Reads standard input line by line (so a piped script can drive it) and ends cleanly at the end of
-input. Choices show as a numbered list; type the number or the label. Commands work as in
-Telegram (/start, /session, /help, ...). Holds are timed for real; "Done" ends one early.
+input (Ctrl-D) or on Ctrl-C, with the same one-line goodbye: every event is saved as it happens.
+Control characters are never printed as such (`printable`), so nothing typed and echoed back can
+drive the terminal. Choices show as a numbered list; type the number or the label. Commands work
+as in Telegram (/start, /session, /help, ...). Holds are timed for real; "Done" ends one early.
 Daily nudges arrive in the running chat: the nudge tick runs at start-up (catching a nudge that
 fell due while the chat was closed, within the grace window) and every `tick_seconds` after.
 """
