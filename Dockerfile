@@ -42,6 +42,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     DATABASE_URL=sqlite:////data/spine-coach.sqlite3 \
+    PICTURES_DIR=/data/pictures \
     LIVENESS_FILE=/tmp/spine-coach.alive
 
 WORKDIR /app

@@ -35,6 +35,8 @@ subcommands:
   migrate   upgrade the database schema to the newest revision, then exit
   stats     print anonymised totals (users, sessions, pain, stages), then exit
   health    exit 0 if the running bot touched its liveness file lately, else 1
+  pictures OUT.png
+            write a contact sheet of every exercise's picture to OUT.png, for review
 """
 
 EPILOG = f"""\
@@ -45,6 +47,7 @@ main settings (environment variables, or a .env file in the current folder):
   WEBHOOK_URL, WEBHOOK_SECRET, WEBHOOK_LISTEN, WEBHOOK_PORT   webhook mode
   LOG_LEVEL            {", ".join(LOG_LEVELS)} (default INFO)
   LIVENESS_FILE        the file `health` checks (default: one per database, in /tmp)
+  PICTURES_DIR         where drawn exercise pictures are kept (default: drawn at each start)
 Every setting: README.md, "Configuration".
 """
 
@@ -59,7 +62,7 @@ class _Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     parse = _Parser(
         prog="python -m bot",
-        usage="%(prog)s [-h] [migrate | stats | health]",
+        usage="%(prog)s [-h] [migrate | stats | health | pictures OUT.png]",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -67,10 +70,11 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument(
         "command",
         nargs="?",
-        choices=("migrate", "stats", "health"),
+        choices=("migrate", "stats", "health", "pictures"),
         metavar="subcommand",
         help=argparse.SUPPRESS,
     )
+    parse.add_argument("arguments", nargs="*", help=argparse.SUPPRESS)
     return parse
 
 
@@ -88,10 +92,15 @@ def database_error(settings: Settings, error: DBAPIError) -> str:
 
 
 def main(argv: list[str]) -> int:
+    parse = parser()
     try:
-        args = parser().parse_args(argv)
+        args = parse.parse_args(argv)
+        if len(args.arguments) != (1 if args.command == "pictures" else 0):
+            parse.error(f"{args.command or 'the coach'}: wrong number of arguments")
     except SystemExit as done:  # --help (0), or an unknown subcommand (2, usage printed)
         return int(done.code or 0)
+    if args.command == "pictures":
+        return _pictures(args.arguments)
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -124,11 +133,13 @@ def run(command: str | None, settings: Settings) -> int:
     from bot.logs import configure_logging
     from bot.service import CoachService
     from bot.store import make_engine
+    from data.poses import load_poses
     from data.programme import ProgrammeError, load_programme
 
     configure_logging(settings)
     try:
         programme = load_programme()
+        load_poses(programme)  # every exercise needs its picture data, checked now
     except ProgrammeError as error:
         print(f"The programme files are broken: {error}", file=sys.stderr)
         return 2
@@ -137,13 +148,17 @@ def run(command: str | None, settings: Settings) -> int:
     if settings.telegram_bot_token is None:
         from datetime import timedelta
 
+        from bot.pictures import PictureBook
         from bot.terminal import TerminalChat
 
+        # One local user: a drawing thread is plenty, and it never holds up the exit.
+        pictures = PictureBook(load_poses(programme), folder=settings.pictures_dir)
         chat = TerminalChat(
             service,
             settings.terminal_user,
             tick_seconds=settings.nudge_tick_seconds,
             grace=timedelta(minutes=settings.nudge_grace_minutes),
+            pictures=pictures,
         )
         try:
             asyncio.run(chat.run())
@@ -153,6 +168,22 @@ def run(command: str | None, settings: Settings) -> int:
     from bot.telegram_app import run_telegram
 
     run_telegram(settings, service)
+    return 0
+
+
+def _pictures(argv: list[str]) -> int:
+    """`python -m bot pictures OUT.png`: the contact sheet of every exercise, for review."""
+    from pathlib import Path
+
+    from bot.pictures import write_contact_sheet
+    from data.programme import ProgrammeError, load_programme
+
+    try:
+        path = write_contact_sheet(Path(argv[0]), load_programme())
+    except ProgrammeError as error:
+        print(f"The programme files are broken: {error}", file=sys.stderr)
+        return 2
+    print(f"Contact sheet written to {path}")
     return 0
 
 

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
             data.get("database_url", DEFAULT_DATABASE_URL)
         )
     )
+    # Rendered exercise animations are kept here across restarts (unset: drawn at each start).
+    pictures_dir: Path | None = None
 
     @field_validator("database_url")
     @classmethod

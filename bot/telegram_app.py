@@ -37,6 +37,7 @@ from telegram.ext import (
 )
 
 from bot.logs import RedactTokens
+from bot.pictures import PictureBook, picture_book
 from bot.service import CoachService
 from bot.settings import Settings
 from bot.telegram_chat import JOB_DEFAULTS, ChatLocks, PerChatUpdateProcessor, TelegramCoach
@@ -108,6 +109,7 @@ def build_application(
     *,
     retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     rate_limit_retries: int = 3,
+    pictures: PictureBook | None = None,
 ) -> CoachApplication:
     """The PTB application running the coach for `service`, configured from `settings`."""
     if settings.telegram_bot_token is None:
@@ -121,6 +123,7 @@ def build_application(
         nudge_grace=timedelta(minutes=settings.nudge_grace_minutes),
         nudge_send_rate=settings.nudge_send_rate,
         liveness_file=settings.liveness_file,
+        pictures=pictures,
     )
     application = (
         ApplicationBuilder()
@@ -194,7 +197,9 @@ def run_telegram(settings: Settings, service: CoachService) -> None:
     guard_logs(settings.telegram_bot_token.get_secret_value())
     try:
         webhook = webhook_options(settings)
-        application = build_application(settings, service)
+        application = build_application(
+            settings, service, pictures=picture_book(settings, service.programme)
+        )
     except TelegramSettingsError as error:
         raise SystemExit(f"Cannot start on Telegram: {error}") from None
     try:

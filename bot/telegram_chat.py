@@ -29,13 +29,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from telegram import Bot, BotCommand, CallbackQuery, Message, Update
+from telegram import Bot, BotCommand, CallbackQuery, InputFile, Message, Update
 from telegram.constants import ChatAction
-from telegram.error import Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, JobQueue
 
 from bot.health import TOUCH_EVERY_SECONDS, touch_liveness
 from bot.nudge_tick import run_nudge_tick
+from bot.picture_files import forget_file_id, known_file_id, remember_file_id
+from bot.pictures import PictureBook
 from bot.reports import export_documents, progress_details, progress_photo
 from bot.service import CoachService
 from bot.telegram_render import input_kind, parse_callback_data, zone_near
@@ -149,8 +151,10 @@ class TelegramCoach:
         nudge_grace: timedelta,
         nudge_send_rate: float = 25.0,
         liveness_file: Path | None = None,
+        pictures: PictureBook | None = None,
     ) -> None:
         self.service = service
+        self.pictures = pictures
         self.liveness_file = liveness_file
         self.locks = locks
         self.retry_delays = tuple(retry_delays)
@@ -167,6 +171,8 @@ class TelegramCoach:
     async def post_init(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         """Start-up: the command menu, hold timers rebuilt from the database, the nudge tick."""
         bot = application.bot
+        if self.pictures is not None:
+            self.pictures.start()  # in the background: no chat waits for a picture
         menu = [
             BotCommand(name, about)
             for name, about in self.service.programme.messages.commands.items()
@@ -341,6 +347,8 @@ class TelegramCoach:
         sender = self.sender(context.bot)
         try:
             for reply in outcome.replies:
+                if reply.picture is not None:
+                    await self._send_picture(sender, chat_id, reply.picture)
                 sent = await sender.send_reply(chat_id, reply)
                 if hold is not None and reply.step_no == hold.step_no:
                     hold.message_id = sent.message_id
@@ -380,6 +388,44 @@ class TelegramCoach:
             return
         for job in job_queue.get_jobs_by_name(hold_job_name(chat_id)):
             job.schedule_removal()
+
+    async def _send_picture(self, sender: Sender, chat_id: int, exercise_id: str) -> None:
+        """The exercise's animation, just before its how-to: by the file id Telegram gave this
+        bot for it when there is one, else uploaded once and its file id kept. A picture not
+        rendered yet, or any failure but a block, is left out: the text carries the exercise."""
+        picture = self.pictures.get(exercise_id) if self.pictures is not None else None
+        if picture is None:
+            return
+        engine, bot_id, sha = self.service.engine, sender.bot.id, picture.sha256
+        caption = self._caption(exercise_id)
+        try:
+            file_id = await asyncio.to_thread(known_file_id, engine, bot_id, sha)
+            if file_id is not None:
+                try:
+                    await sender.retrying(
+                        lambda: sender.bot.send_animation(chat_id, file_id, caption=caption)
+                    )
+                    return
+                except BadRequest as error:  # Telegram no longer knows it: upload again
+                    log.info("A stored picture file id was refused (%s); uploading", error.message)
+                    await asyncio.to_thread(forget_file_id, engine, bot_id, sha)
+            upload = InputFile(picture.data, filename=picture.filename)
+            sent = await sender.retrying(
+                lambda: sender.bot.send_animation(chat_id, upload, caption=caption)
+            )
+            media = sent.animation or sent.document
+            if media is not None:
+                await asyncio.to_thread(remember_file_id, engine, bot_id, sha, media.file_id)
+        except Forbidden:
+            raise
+        except Exception as error:  # the how-to follows in text either way
+            log.warning("An exercise picture was not sent (%s)", type(error).__name__)
+
+    def _caption(self, exercise_id: str) -> str | None:
+        try:
+            return self.service.programme.exercise(exercise_id).name
+        except KeyError:
+            return None
 
     async def _send_progress_photo(self, sender: Sender, chat_id: int) -> None:
         details = await asyncio.to_thread(progress_details, self.service, PLATFORM, str(chat_id))

@@ -23,6 +23,7 @@ from typing import TextIO
 
 from bot.delivery import DeliveryResult
 from bot.nudge_tick import NoPacing, run_nudge_tick
+from bot.pictures import PictureBook
 from bot.reports import carry_out_in_terminal
 from bot.service import CoachService
 from conversations.events import Choose, Event, HoldTimeUp, Text
@@ -30,6 +31,7 @@ from conversations.flow import Outcome
 from conversations.replies import CancelHoldTimer, ForgetUser, Reply, StartHoldTimer
 
 PLATFORM = "terminal"
+PICTURES_FOLDER = "spine-coach-pictures"
 _END = object()
 _TICK = object()
 
@@ -70,6 +72,8 @@ class TerminalChat:
         stdout: TextIO = sys.stdout,
         tick_seconds: float | None = None,
         grace: timedelta | None = None,
+        pictures: PictureBook | None = None,
+        pictures_folder: Path | None = None,
     ) -> None:
         if tick_seconds is None or grace is None:
             from bot.settings import Settings
@@ -86,6 +90,9 @@ class TerminalChat:
         self.tick_seconds = tick_seconds
         self.grace = grace
         self.question: Reply | None = None
+        self.pictures = pictures
+        self.pictures_folder = pictures_folder or Path.cwd() / PICTURES_FOLDER
+        self._pictures_written: set[str] = set()
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._timer: asyncio.TimerHandle | None = None
         self._ticker: asyncio.TimerHandle | None = None
@@ -125,9 +132,27 @@ class TerminalChat:
     def show_replies(self, replies: Sequence[Reply]) -> None:
         """Print replies; the newest one with choices is what a typed number answers."""
         for reply in replies:
+            if reply.picture is not None:
+                self._show_picture(reply.picture)
             self._print(render(reply))
             if reply.choices:
                 self.question = reply
+
+    def _show_picture(self, exercise_id: str) -> None:
+        """Write the exercise's animation into the pictures folder; say where, the first time.
+        A picture still being drawn is left out: the chat never waits for one."""
+        picture = self.pictures.get(exercise_id) if self.pictures is not None else None
+        if picture is None or exercise_id in self._pictures_written:
+            return
+        try:
+            self.pictures_folder.mkdir(parents=True, exist_ok=True)
+            path = self.pictures_folder / picture.filename
+            path.write_bytes(picture.data)
+        except OSError as error:
+            log.warning("An exercise picture was not written (%s)", error.strerror)
+            return
+        self._pictures_written.add(exercise_id)
+        self._print(f"   (Picture of this exercise: {path})")
 
     def _show(self, outcome: Outcome) -> None:
         self.show_replies(outcome.replies)
@@ -167,6 +192,8 @@ class TerminalChat:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         reader = threading.Thread(target=self._read_lines, args=(loop,), daemon=True)
+        if self.pictures is not None:
+            self.pictures.start()
         self._print("Spine Coach in your terminal. Type /start to begin, /help for commands.")
         waiting = self.service.waiting_question(PLATFORM, self.chat_id)
         if waiting is not None:

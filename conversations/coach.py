@@ -7,7 +7,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from conversations import guided_session, nudging, onboarding, settings_menu
+from conversations import (
+    guided_session,
+    lessons,
+    nudging,
+    onboarding,
+    pictures,
+    safety,
+    session_entry,
+    settings_menu,
+)
 from conversations.events import (
     Choose,
     Command,
@@ -36,6 +45,12 @@ MAX_PAUSE_DAYS = 60
 def transition(state: Coachee, event: Event, *, now: datetime, programme: Programme) -> Outcome:
     """Handle one event for one user."""
     ctx = Ctx(programme, utc(now))
+    # Whatever the step, an exercise's first question carries its picture, and a finished
+    # session's summary is followed by the day's lesson.
+    return lessons.after_session(pictures.with_pictures(_handle(state, event, ctx)), ctx)
+
+
+def _handle(state: Coachee, event: Event, ctx: Ctx) -> Outcome:
     match event:
         case Command(name=name, argument=argument):
             return _command(state, name.lower().lstrip("/"), argument.strip(), ctx)
@@ -110,6 +125,9 @@ def _text(state: Coachee, text: str, ctx: Ctx) -> Outcome:
     question = _question(state, ctx)
     if spec is None or question is None:
         return _reask_or(state, ctx, ctx.say("bad_choice", options="-"))
+    if not question.choices and spec.on_text is None:
+        # Nothing to choose from (a day of rest): typing anything gets the same answer again.
+        return again(state, ctx)
     wanted = stripped.casefold()
     for choice in question.choices:
         if choice.label.casefold() == wanted or choice.id.casefold() == wanted:
@@ -130,7 +148,7 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
         return _reask_or(state, ctx, ctx.say("unknown_command"))
     if name == "help":
         return _reask_or(state, ctx, ctx.say("help"))
-    anytime = ("start", "export", "forget")
+    anytime = ("start", "export", "forget", "cleared")
     if state.flow.step is Step.NEW or (
         name not in anytime and not state.profile.onboarded and state.flow.step in ONBOARDING_STEPS
     ):
@@ -144,6 +162,8 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
             return again(state, ctx)
         case "session":
             return start_session(state, ctx)
+        case "cleared":
+            return safety.start_clearing(state, ctx)
         case "stop":
             if not in_session(state):
                 return _reask_or(state, ctx, ctx.say("no_session"))
@@ -160,6 +180,12 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
             return _resume(state, ctx)
         case "export":
             return _reask_or(state, ctx, ctx.say("export")).doing(ExportData())
+        case "learn":
+            learned, text, lesson = lessons.learn(state, argument, ctx)
+            if lesson is None:
+                return _reask_or(learned, ctx, text)
+            waiting = again(learned, ctx)
+            return Outcome(learned, (lesson, *waiting.replies), waiting.effects)
         case "forget":
             if in_session(state):
                 return again(state, ctx, ctx.say("finish_session_first"))
@@ -167,21 +193,9 @@ def _command(state: Coachee, name: str, argument: str, ctx: Ctx) -> Outcome:
     raise AssertionError(name)
 
 
-def start_session(state: Coachee, ctx: Ctx, *, short: bool = False) -> Outcome:
-    """/session: resume one in progress, or check safety, then offer today's session."""
-    if in_session(state):
-        return guided_session.resume(state, ctx)
-    if state.position.safety_paused:
-        return ask(state, Step.SAFETY_PAUSED, ctx, in_settings=False, session=None)
-    if state.flow.step is Step.SCREEN_BLOCKED:
-        return again(state, ctx)
-    screen_age = (
-        ctx.now - state.profile.screened_at if state.profile.screened_at else timedelta.max
-    )
-    rescreen_after = timedelta(days=ctx.programme.safety.rescreen_after_days)
-    if state.position.screen_due or screen_age > rescreen_after:
-        return onboarding.rescreen(state, ctx, ctx.say("rescreen"))
-    return guided_session.offer_session(state, ctx, short=short)
+def start_session(state: Coachee, ctx: Ctx) -> Outcome:
+    """/session, and every other way in: the one entry point's rules (session_entry)."""
+    return session_entry.enter(state, ctx)
 
 
 def _pause(state: Coachee, argument: str, ctx: Ctx) -> Outcome:
@@ -199,7 +213,7 @@ def _pause(state: Coachee, argument: str, ctx: Ctx) -> Outcome:
 
 def _resume(state: Coachee, ctx: Ctx) -> Outcome:
     if state.position.safety_paused:
-        return ask(state, Step.SAFETY_PAUSED, ctx, in_settings=False, session=None)
+        return safety.settle(state, ctx)
     if state.activity.paused_until is None:
         return _reask_or(state, ctx, ctx.say("not_paused"))
     activity = state.activity.model_copy(update={"paused_until": None})
@@ -214,21 +228,24 @@ def to_idle(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:
 
 
 def _idle(state: Coachee, ctx: Ctx) -> Question:
-    return Question(ctx.say("idle"), (ctx.choice("start_session"),))
+    # On hold or on a day of rest, idle offers no session (and says when one can start).
+    waiting = safety.waiting_question(state, ctx)
+    return waiting or Question(ctx.say("idle"), (ctx.choice("start_session"),))
 
 
 def _on_idle(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    if choice == "cleared":
+        return safety.start_clearing(state, ctx)
     return start_session(state, ctx)
 
 
 def _safety_paused(state: Coachee, ctx: Ctx) -> Question:
-    return Question(ctx.say("safety_paused"), (ctx.choice("cleared"),))
+    waiting = safety.waiting_question(state, ctx)
+    return waiting or Question(ctx.say("paused_waiting"), (ctx.choice("cleared"),))
 
 
 def _on_safety_paused(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
-    position = state.position.model_copy(update={"safety_paused": False, "safety_stops": ()})
-    cleared = state.model_copy(update={"position": position})
-    return onboarding.rescreen(cleared, ctx, ctx.say("screen_cleared"))
+    return safety.start_clearing(state, ctx)
 
 
 def _forget_confirm(state: Coachee, ctx: Ctx) -> Question:
@@ -260,19 +277,23 @@ def progress_text(state: Coachee, ctx: Ctx) -> str:
     week and in total, doses now against the start, the pain trend, the chart."""
     position = state.position
     stage = ctx.programme.stage(position.stage)
-    return ctx.say(
+    read, total = lessons.read_count(state, ctx)
+    text = ctx.say(
         "progress",
         stage=stage.number,
         stage_name=stage.name,
         to_advance=to_advance_text(ctx.programme, position, ctx.today(state)),
         streak=state.activity.streak,
     )
+    return f"{text}\n{ctx.say('lessons_read', read=read, total=total)}" if total else text
 
 
 SPECS.update(
     {
         Step.IDLE: StepSpec(_idle, _on_idle),
-        Step.SAFETY_PAUSED: StepSpec(_safety_paused, _on_safety_paused),
+        Step.SAFETY_PAUSED: StepSpec(
+            _safety_paused, _on_safety_paused, onboarding.on_blocked_text
+        ),
         Step.FORGET_CONFIRM: StepSpec(_forget_confirm, _on_forget_confirm),
     }
 )
@@ -280,3 +301,4 @@ SPECS.update(nudging.SPECS)
 SPECS.update(onboarding.SPECS)
 SPECS.update(guided_session.SPECS)
 SPECS.update(settings_menu.SPECS)
+SPECS.update(safety.SPECS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from conversations import pictures, safety
 from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask
 from conversations.pain_scale import pain_scale_step
 from conversations.records import (
@@ -73,7 +74,8 @@ def _plan(state: Coachee, ctx: Ctx) -> tuple[tuple[str, int], ...]:
     else:
         doses = current_doses(ctx.programme, state.position)
     stage = ctx.programme.stage(state.position.stage)
-    return _foundation(state, ctx) + tuple((e.id, doses[e.id]) for e in stage.exercises)
+    plan = _foundation(state, ctx) + tuple((e.id, doses[e.id]) for e in stage.exercises)
+    return safety.shape_plan(state, ctx, plan)
 
 
 # --- starting -----------------------------------------------------------------------------------
@@ -120,6 +122,9 @@ def _on_intro(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
         from conversations.coach import to_idle
 
         return to_idle(state, ctx)
+    if not safety.may_start(state, ctx):
+        # An intro left waiting does not get round the safety rules (session_entry).
+        return safety.settle(state, ctx)
     session = SessionInProgress(started_at=ctx.now, plan=_plan(state, ctx), short=state.flow.short)
     return ask(state, Step.HOLD_READY, ctx, session=session)
 
@@ -155,7 +160,7 @@ def _hold_ready(state: Coachee, ctx: Ctx) -> Question:
         )
     )
     choices = (ctx.choice("start"), ctx.choice("it_hurts"), ctx.choice("stop_session"))
-    return Question("\n\n".join(parts), choices, 2)
+    return Question("\n\n".join(parts), choices + pictures.show_me_choices(state, ctx), 2)
 
 
 def _on_hold_ready(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
@@ -163,6 +168,8 @@ def _on_hold_ready(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
         return stop(state, ctx)
     if choice == "it_hurts":
         return _hurts(state, ctx)
+    if choice == pictures.SHOW_ME:
+        return pictures.show_me(state, ctx)
     exercise, _ = _exercise(state, ctx)
     started = _with_session(state, hold_started_at=ctx.now)
     outcome = ask(started, Step.HOLDING, ctx)
@@ -432,14 +439,14 @@ def safety_stop(state: Coachee, ctx: Ctx) -> Outcome:
     record = _record(
         state, after, ctx, Verdict(Decision.SAFETY_STOP, "safety_stop"), completed=False
     )
-    effects = (CancelHoldTimer(), record)
-    if position.safety_paused:
-        return ask(
-            after, Step.SAFETY_PAUSED, ctx, ctx.say("safety_stop"), effects=effects, session=None
-        )
-    from conversations.coach import to_idle
-
-    return to_idle(after, ctx, ctx.say("safety_stop")).doing(*effects)
+    last = _session(state).sets[-1] if _session(state).sets else None
+    return safety.after_stop(
+        after,
+        ctx,
+        score=last.pain_score if last else None,
+        kind=last.pain_kind if last else None,
+        effects=(CancelHoldTimer(), record),
+    )
 
 
 def resume_text(state: Coachee, ctx: Ctx) -> str:

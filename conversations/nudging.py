@@ -33,9 +33,16 @@ def missed_training_days(state: Coachee, today: date) -> int:
 
 def nudge_plan(state: Coachee, today: date) -> NudgePlan | None:
     """What the next nudge depends on, or None when this user gets no nudges."""
-    profile, activity = state.profile, state.activity
-    if not profile.onboarded or profile.nudge_time is None or state.position.safety_paused:
+    profile, activity, position = state.profile, state.activity, state.position
+    if not profile.onboarded or profile.nudge_time is None:
         return None
+    # On hold (a red flag, the pause after two stops): no nudges until cleared.
+    if position.safety_paused or position.flag is not None:
+        return None
+    # A day of rest (a safety stop, high pain at onboarding) gets no nudge, like a day trained.
+    trained = activity.last_trained_on
+    if position.rest_day is not None and (trained is None or position.rest_day > trained):
+        trained = position.rest_day
     return NudgePlan(
         nudge_time=profile.nudge_time,
         zone=profile.zone,
@@ -43,7 +50,7 @@ def nudge_plan(state: Coachee, today: date) -> NudgePlan | None:
         quiet_start=profile.quiet_start,
         quiet_end=profile.quiet_end,
         paused_until=activity.paused_until,
-        last_trained_on=activity.last_trained_on,
+        last_trained_on=trained,
         last_nudged_on=activity.last_nudged_on,
         snoozed_until=activity.snoozed_until,
         missed_days=missed_training_days(state, today),
@@ -87,7 +94,9 @@ def on_nudge_due(state: Coachee, ctx: Ctx, week_summary: str | None) -> Outcome:
         return Outcome(marked)
     lead = (week_summary,) if week_summary else ()
     if state.position.morning_check_due and not snoozed:
-        return ask(marked, Step.MORNING_CHECK, ctx, *lead, in_settings=False, session=None)
+        return ask(
+            marked, Step.MORNING_CHECK, ctx, *lead, in_settings=False, session=None, entering=False
+        )
     return ask(marked, Step.NUDGE, ctx, *lead, in_settings=False, session=None)
 
 
@@ -97,14 +106,15 @@ def _morning_check(state: Coachee, ctx: Ctx) -> Question:
 
 
 def _on_morning_check(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
-    position = state.position.model_copy(
-        update={
-            "morning_check_due": False,
-            "hold_back_sessions": 1 if choice == "worse" else state.position.hold_back_sessions,
-        }
-    )
-    checked = state.model_copy(update={"position": position})
-    return ask(checked, Step.NUDGE, ctx, ctx.say(f"morning_{choice}"))
+    from conversations.safety import morning_answer
+
+    checked, said = morning_answer(state, choice, ctx)
+    if state.flow.entering:
+        # Asked on the way into a session (/session, a button): carry on into it.
+        from conversations.session_entry import enter
+
+        return enter(checked, ctx, said)
+    return ask(checked, Step.NUDGE, ctx, said)
 
 
 def _nudge(state: Coachee, ctx: Ctx) -> Question:
@@ -116,11 +126,10 @@ def _nudge(state: Coachee, ctx: Ctx) -> Question:
 def _on_nudge(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
     activity = state.activity
     if choice == "start_now":
-        from conversations.coach import start_session
+        from conversations.session_entry import enter
 
         calm = activity.model_copy(update={"snoozes_in_row": 0})
-        short = _kind(state, ctx) != "daily"
-        return start_session(state.model_copy(update={"activity": calm}), ctx, short=short)
+        return enter(state.model_copy(update={"activity": calm}), ctx)
     if choice == "skip_today":
         from conversations.coach import to_idle
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conversations import safety
 from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask
 from conversations.pain_scale import pain_scale_step
 from conversations.replies import Choice
@@ -21,7 +22,6 @@ DAY_CHOICES: dict[str, frozenset[int]] = {
     "weekdays": frozenset(range(5)),
     "mon_wed_fri": frozenset({0, 2, 4}),
 }
-HIGH_PAIN_NOW = 6
 
 
 def _yes_no(ctx: Ctx) -> tuple[Choice, ...]:
@@ -42,7 +42,8 @@ def begin(state: Coachee, ctx: Ctx) -> Outcome:
 
 
 def rescreen(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:
-    return ask(state, Step.SCREEN_URGENT, ctx, *lead)
+    """The routine screen again (every few weeks, or due after a stop), before a session."""
+    return ask(state, Step.SCREEN_URGENT, ctx, *lead, screen_reason=None, entering=False)
 
 
 def _screen_urgent(state: Coachee, ctx: Ctx) -> Question:
@@ -52,49 +53,42 @@ def _screen_urgent(state: Coachee, ctx: Ctx) -> Question:
 
 def _screen_clinician(state: Coachee, ctx: Ctx) -> Question:
     flags = _bullets(tuple(f.text for f in ctx.programme.safety.clinician))
-    return Question(ctx.say("screen_clinician_question", flags=flags), _yes_no(ctx), 2)
+    key = safety.clinician_question_key(state)
+    return Question(ctx.say(key, flags=flags), _yes_no(ctx), 2)
 
 
 def _on_screen_urgent(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
     if choice == "yes":
-        advice = ctx.programme.safety.urgent_advice
-        return ask(state, Step.SCREEN_BLOCKED, ctx, advice)
+        return safety.flag(state, ctx, safety.URGENT)
     return ask(state, Step.SCREEN_CLINICIAN, ctx)
 
 
 def _on_screen_clinician(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
     if choice == "yes":
-        advice = ctx.programme.safety.clinician_advice
-        return ask(state, Step.SCREEN_BLOCKED, ctx, advice)
-    return _screen_passed(state, ctx)
-
-
-def _screen_passed(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:
-    screened = state.model_copy(
-        update={
-            "profile": state.profile.model_copy(update={"screened_at": ctx.now}),
-            "position": state.position.model_copy(update={"screen_due": False}),
-        }
-    )
-    if screened.profile.onboarded:
-        from conversations.guided_session import offer_session
-
-        return offer_session(screened, ctx, *lead)
-    return ask(screened, Step.ASK_PAIN_NOW, ctx, *lead)
+        return safety.flag(state, ctx, safety.CLINICIAN)
+    return safety.screen_passed(state, ctx)
 
 
 def _screen_blocked(state: Coachee, ctx: Ctx) -> Question:
-    return Question(ctx.say("screen_blocked"), (ctx.choice("cleared"),))
+    waiting = safety.waiting_question(state, ctx)
+    return waiting or Question(ctx.say("screen_blocked"), (ctx.choice("cleared"),))
 
 
 def _on_screen_blocked(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
-    return _screen_passed(state, ctx, ctx.say("screen_cleared"))
+    return safety.start_clearing(state, ctx)
+
+
+def on_blocked_text(state: Coachee, text: str, ctx: Ctx) -> Outcome:
+    # Nothing typed starts training while it is on hold: the same answer again.
+    return again(state, ctx)
 
 
 def _record_pain_now(state: Coachee, score: int, ctx: Ctx) -> Outcome:
     profile = state.profile.model_copy(update={"pain_at_start": score})
-    lead = (ctx.say("pain_now_high"),) if score >= HIGH_PAIN_NOW else ()
-    return ask(state.model_copy(update={"profile": profile}), Step.ASK_EXPERIENCE, ctx, *lead)
+    noted, lead = safety.pain_at_onboarding(
+        state.model_copy(update={"profile": profile}), score, ctx
+    )
+    return ask(noted, Step.ASK_EXPERIENCE, ctx, *lead)
 
 
 def _experience(state: Coachee, ctx: Ctx) -> Question:
@@ -104,7 +98,10 @@ def _experience(state: Coachee, ctx: Ctx) -> Question:
 
 def _on_experience(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
     profile = state.profile.model_copy(update={"experience": choice})
-    return ask(state.model_copy(update={"profile": profile}), Step.ASK_DAYS, ctx)
+    noted, lead = safety.experience_start(
+        state.model_copy(update={"profile": profile}), choice, ctx
+    )
+    return ask(noted, Step.ASK_DAYS, ctx, *lead)
 
 
 def _days(state: Coachee, ctx: Ctx) -> Question:
@@ -187,7 +184,7 @@ def finish(state: Coachee, ctx: Ctx) -> Outcome:
 SPECS: dict[Step, StepSpec] = {
     Step.SCREEN_URGENT: StepSpec(_screen_urgent, _on_screen_urgent),
     Step.SCREEN_CLINICIAN: StepSpec(_screen_clinician, _on_screen_clinician),
-    Step.SCREEN_BLOCKED: StepSpec(_screen_blocked, _on_screen_blocked),
+    Step.SCREEN_BLOCKED: StepSpec(_screen_blocked, _on_screen_blocked, on_blocked_text),
     Step.ASK_PAIN_NOW: pain_scale_step("ask_pain_now", _record_pain_now),
     Step.ASK_EXPERIENCE: StepSpec(_experience, _on_experience),
     Step.ASK_DAYS: StepSpec(_days, _on_days, _typed_days),

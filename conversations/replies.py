@@ -17,12 +17,16 @@ class Choice:
 
 @dataclass(frozen=True)
 class Reply:
-    """A message to the user; when it has choices, `step_no` versions its buttons."""
+    """A message to the user; when it has choices, `step_no` versions its buttons.
+
+    `picture` names an exercise whose picture (or animation) the chat shows just before this
+    text; chats that cannot show pictures leave it out."""
 
     text: str
     choices: tuple[Choice, ...] = ()
     step_no: int | None = None
     columns: int = 1
+    picture: str | None = None
 
 
 @dataclass(frozen=True)

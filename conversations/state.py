@@ -38,6 +38,7 @@ class Step(StrEnum):
     SAFETY_PAUSED = "safety_paused"
     NUDGE = "nudge"
     MORNING_CHECK = "morning_check"
+    ASK_BONE_HEALTH = "ask_bone_health"
     NUDGE_TIME_OFFER = "nudge_time_offer"
     FORGET_CONFIRM = "forget_confirm"
 
@@ -117,6 +118,7 @@ class SessionInProgress(_State):
     pending_feeling: Feeling | None = None
     pending_pain_score: int | None = None
     short: bool = False
+    pictures_shown: tuple[str, ...] = ()  # exercises whose picture this session already showed
 
 
 class Flow(_State):
@@ -127,6 +129,19 @@ class Flow(_State):
     in_settings: bool = False
     short: bool = False
     session: SessionInProgress | None = None
+    # Why the red-flag screen is being asked: None (onboarding, routine), "clearing", or after a
+    # safety stop "stop_strong" / "stop_spreading"; it decides what follows a screen passed.
+    screen_reason: str | None = None
+    # The morning check was asked on the way into a session (not by a nudge): carry on into it.
+    entering: bool = False
+
+
+class Learning(_State):
+    """What the user has been shown: pictures per exercise, and the lessons read."""
+
+    pictures_seen: dict[str, int] = {}
+    lessons_read: tuple[str, ...] = ()
+    last_lesson_on: date | None = None
 
 
 class Coachee(_State):
@@ -136,6 +151,7 @@ class Coachee(_State):
     position: Position = Position()
     activity: Activity = Activity()
     flow: Flow = Flow()
+    learning: Learning = Learning()
 
 
 def in_session(state: Coachee) -> bool:

@@ -89,12 +89,34 @@ class RedFlag(_Frozen):
     text: str
 
 
+class OnboardingPain(_Frozen):
+    """What the pain score given at onboarding changes."""
+
+    gentle_from: int = Field(ge=0, le=10)
+    gentle_days: int = Field(ge=1, le=28)
+    gentle_exercises: tuple[str, ...] = Field(min_length=1)
+    clinician_first_from: int = Field(ge=0, le=10)
+
+
 class SafetyScreen(_Frozen):
     urgent: tuple[RedFlag, ...] = Field(min_length=1)
     urgent_advice: str
     clinician: tuple[RedFlag, ...] = Field(min_length=1)
     clinician_advice: str
     rescreen_after_days: int = Field(ge=1)
+    onboarding_pain: OnboardingPain
+    experienced_steps_up: int = Field(ge=0, le=3)
+
+
+class NeutralSwap(_Frozen):
+    """A neutral-spine exercise standing in for loaded flexion, for users who need it."""
+
+    replaces: tuple[str, ...] = Field(min_length=1)
+    stages: tuple[int, ...] = Field(min_length=1)
+    exercise: Exercise
+
+    def swaps(self, stage: int, exercise_id: str) -> bool:
+        return stage in self.stages and any(key in exercise_id for key in self.replaces)
 
 
 # Every message the coach says. A missing key in messages.yaml fails validation, naming it.
@@ -105,9 +127,7 @@ MESSAGE_KEYS: tuple[str, ...] = (
     "screen_urgent_question",
     "screen_clinician_question",
     "screen_blocked",
-    "screen_cleared",
     "ask_pain_now",
-    "pain_now_high",
     "ask_experience",
     "ask_days",
     "ask_time",
@@ -182,6 +202,33 @@ MESSAGE_KEYS: tuple[str, ...] = (
     "advance_paused",
     "ask_quiet",
     "bad_quiet",
+    "blocked_today",
+    "paused_waiting",
+    "nothing_to_clear",
+    "clear_from_tomorrow",
+    "clearing_screen",
+    "screen_clinician_since_cleared",
+    "cleared_thanks",
+    "ask_bone_health",
+    "bone_health_yes",
+    "bone_health_no",
+    "rest_today",
+    "rest_today_check",
+    "stop_strong",
+    "stop_spreading",
+    "after_check_strong",
+    "after_check_spreading",
+    "pain_now_gentle",
+    "pain_now_clinician_first",
+    "experienced_start",
+    "welcome_back_session",
+    "morning_worse_again",
+    "gentle_week",
+    "lesson",
+    "learn_list",
+    "learn_unknown",
+    "lessons_read",
+    "showing_picture",
 )
 
 
@@ -200,11 +247,27 @@ class Messages(_Frozen):
         return self.labels[key]
 
 
+class Lesson(_Frozen):
+    """One short lesson: a single idea in a few sentences, offered from its stage on."""
+
+    id: str = Field(pattern=r"^[a-z0-9-]{2,40}$")
+    stage: int = Field(ge=1, le=9)
+    title: str = Field(min_length=3, max_length=80)
+    text: str = Field(min_length=40, max_length=900)
+    picture: str | None = None
+
+
+class _LessonsFile(_Frozen):
+    lessons: tuple[Lesson, ...] = Field(min_length=1)
+
+
 class Programme(_Frozen):
     stages: tuple[Stage, ...]
     checkins: Mapping[str, str]
     safety: SafetyScreen
     messages: Messages
+    neutral_swaps: tuple[NeutralSwap, ...] = ()
+    lessons: tuple[Lesson, ...] = ()
 
     def stage(self, number: int) -> Stage:
         return self.stages[number - 1]
@@ -218,7 +281,17 @@ class Programme(_Frozen):
             for exercise in stage.exercises:
                 if exercise.id == exercise_id:
                     return exercise
+        for swap in self.neutral_swaps:
+            if swap.exercise.id == exercise_id:
+                return swap.exercise
         raise KeyError(exercise_id)
+
+    def neutral_swap(self, stage: int, exercise_id: str) -> Exercise | None:
+        """The neutral-spine stand-in for a loaded-flexion exercise of this stage, if any."""
+        for swap in self.neutral_swaps:
+            if swap.swaps(stage, exercise_id):
+                return swap.exercise
+        return None
 
 
 LABEL_KEYS: tuple[str, ...] = (
@@ -263,6 +336,7 @@ LABEL_KEYS: tuple[str, ...] = (
     "keep_time",
     "forget_yes",
     "forget_no",
+    "show_me",
 )
 
 # Why a decision was made; shown in the summary.
@@ -277,6 +351,8 @@ REASON_KEYS: tuple[str, ...] = (
     "welcome_back",
     "repeat_pain",
     "repeat_held_back",
+    "repeat_worse_again",
+    "repeat_gentle_start",
     "step_back",
     "safety_stop",
 )
@@ -326,10 +402,12 @@ COMMAND_KEYS: tuple[str, ...] = (
     "settings",
     "pause",
     "resume",
+    "cleared",
     "stop",
     "export",
     "forget",
     "help",
+    "learn",
 )
 
 # Which cue to give next time for what went wrong.
@@ -393,6 +471,7 @@ def _check_placeholders(path: Path, section: str, texts: Mapping[str, str]) -> N
 class _ProgrammeFile(_Frozen):
     stages: tuple[Stage, ...] = Field(min_length=1)
     checkins: Mapping[str, str]
+    neutral_swaps: tuple[NeutralSwap, ...] = ()
 
 
 class _MessagesFile(_Frozen):
@@ -426,8 +505,29 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
                         f"{programme_path}: field {where}.checkins: unknown check-in {checkin!r}"
                     )
 
+    for index, swap in enumerate(programme.neutral_swaps):
+        where = f"neutral_swaps.{index}"
+        if swap.exercise.id in seen:
+            raise ProgrammeError(f"{programme_path}: field {where}.exercise.id: used twice")
+        seen.add(swap.exercise.id)
+        for checkin in swap.exercise.checkins:
+            if checkin not in programme.checkins:
+                raise ProgrammeError(
+                    f"{programme_path}: field {where}.exercise.checkins: unknown {checkin!r}"
+                )
+        for number in swap.stages:
+            if not 1 <= number <= len(programme.stages):
+                raise ProgrammeError(f"{programme_path}: field {where}.stages: no stage {number}")
+
     safety_path = base / "safety.yaml"
     safety = _validated(SafetyScreen, _read_yaml("safety.yaml", base), safety_path)
+    stage_one = {e.id for e in programme.stages[0].exercises}
+    for index, exercise_id in enumerate(safety.onboarding_pain.gentle_exercises):
+        if exercise_id not in stage_one:
+            raise ProgrammeError(
+                f"{safety_path}: field onboarding_pain.gentle_exercises.{index}: "
+                f"{exercise_id!r} is not a stage-1 exercise"
+            )
 
     messages_path = base / "messages.yaml"
     messages = _validated(_MessagesFile, _read_yaml("messages.yaml", base), messages_path)
@@ -441,10 +541,14 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
     _check_placeholders(messages_path, "reasons", messages.reasons)
     _check_placeholders(messages_path, "reports", messages.reports)
 
+    lessons = _load_lessons(base, programme.stages)
+
     return Programme(
+        lessons=lessons,
         stages=programme.stages,
         checkins=programme.checkins,
         safety=safety,
+        neutral_swaps=programme.neutral_swaps,
         messages=Messages(
             texts=messages.texts,
             labels=messages.labels,
@@ -454,6 +558,27 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
             commands=messages.commands,
         ),
     )
+
+
+def _load_lessons(base: Path, stages: tuple[Stage, ...]) -> tuple[Lesson, ...]:
+    path = base / "lessons.yaml"
+    lessons = _validated(_LessonsFile, _read_yaml("lessons.yaml", base), path).lessons
+    exercise_ids = {e.id for stage in stages for e in stage.exercises}
+    seen: set[str] = set()
+    previous_stage = 1
+    for index, lesson in enumerate(lessons):
+        where = f"{path}: field lessons.{index}"
+        if lesson.id in seen:
+            raise ProgrammeError(f"{where}.id: {lesson.id} twice")
+        seen.add(lesson.id)
+        if lesson.stage > len(stages):
+            raise ProgrammeError(f"{where}.stage: there are only {len(stages)} stages")
+        if lesson.stage < previous_stage:
+            raise ProgrammeError(f"{where}.stage: lessons go in stage order")
+        previous_stage = lesson.stage
+        if lesson.picture is not None and lesson.picture not in exercise_ids:
+            raise ProgrammeError(f"{where}.picture: no exercise {lesson.picture!r}")
+    return lessons
 
 
 @cache

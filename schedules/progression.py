@@ -47,6 +47,8 @@ CLEAN_PAIN_LIMIT = 2
 # From this score on, or sharp or spreading pain, the session stops at once.
 SAFETY_STOP_SCORE = 6
 SAFETY_STOP_WINDOW = timedelta(days=7)
+# This many "worse" morning checks in a row hold dose-ups until the back is no longer worse.
+WORSE_IN_ROW_HOLD = 2
 
 
 class Position(BaseModel):
@@ -65,6 +67,17 @@ class Position(BaseModel):
     screen_due: bool = False
     morning_check_due: bool = False
     cue_next_time: str | None = None
+    # Safety (conversations/safety.py): a red-flag tier answered yes, until the user is cleared;
+    # the local day with no training (a safety stop, a flag); when they were last cleared.
+    flag: str | None = None
+    flagged_at: datetime | None = None
+    rest_day: date | None = None
+    cleared_on: date | None = None
+    worse_in_row: int = 0
+    # High pain at onboarding: the gentle first week ends after this local date.
+    gentle_until: date | None = None
+    # Cleared with osteoporosis or a vertebral fracture: loaded flexion is swapped out.
+    neutral_spine: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,7 +197,9 @@ def decide(
     stage = programme.stage(position.stage)
     sessions = position.sessions_in_stage + 1
     was_at_ceiling = at_ceiling(programme, position)
-    held_back = position.hold_back_sessions > 0
+    worse_again = position.worse_in_row >= WORSE_IN_ROW_HOLD
+    gentle = position.gentle_until is not None and today <= position.gentle_until
+    held_back = position.hold_back_sessions > 0 or worse_again or gentle
     shaky_in_row = position.shaky_sessions_in_row + 1 if facts.mostly_shaky else 0
     base = position.model_copy(
         update={
@@ -193,7 +208,9 @@ def decide(
             "shaky_sessions_in_row": shaky_in_row,
             "hold_back_sessions": max(0, position.hold_back_sessions - 1),
             "cue_next_time": facts.cue,
-            "morning_check_due": facts.any_pain and facts.max_pain > CLEAN_PAIN_LIMIT,
+            # After "worse" twice in a row, every session asks first, until it is not worse.
+            "morning_check_due": (facts.any_pain and facts.max_pain > CLEAN_PAIN_LIMIT)
+            or worse_again,
             "screen_due": position.screen_due or facts.max_pain > 5,
         }
     )
@@ -214,7 +231,8 @@ def decide(
             return stepped, Verdict(Decision.STEP_BACK, "step_back")
         return reset, Verdict(Decision.REPEAT, "repeat_not_clean")
     if held_back:
-        return base, Verdict(Decision.REPEAT, "repeat_held_back")
+        reason = "repeat_gentle_start" if gentle else "repeat_held_back"
+        return base, Verdict(Decision.REPEAT, "repeat_worse_again" if worse_again else reason)
 
     if was_at_ceiling:
         dates = tuple(sorted(set(base.ceiling_clean_dates) | {today}))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from conversations.coach import transition
-from conversations.events import Choose, Command, Event, HoldTimeUp, Text
+from conversations.events import Choose, Command, Event, HoldTimeUp, NudgeDue, Text
 from conversations.flow import Outcome
 from conversations.replies import Effect, Reply, StartHoldTimer
 from conversations.state import Coachee, Step, new_coachee
@@ -78,6 +78,11 @@ class CoachPlayer:
         return self.replies[-1].text
 
     @property
+    def last_labels(self) -> list[str]:
+        """The buttons on the newest message (none when it offers nothing to tap)."""
+        return [c.label for c in self.replies[-1].choices]
+
+    @property
     def labels(self) -> list[str]:
         return [c.label for c in self.question.choices]
 
@@ -98,20 +103,78 @@ class CoachPlayer:
         self.send(zone)
         assert self.step is Step.IDLE, self.last_text
 
-    def begin_session(self) -> None:
-        """/session, through a re-screen if one is due, to the first hold."""
-        self.command("session")
-        if self.step is Step.SCREEN_URGENT:
-            self.tap("No")
-            self.tap("No")
+    def begin_session(self, *, morning: str = "About the same", via: str = "/session") -> None:
+        """Into a session by one of its entry points (`via`, see `enter`), through a re-screen
+        and a morning check if they are due, to the first hold."""
+        self.enter(via)
+        self.to_intro(morning=morning)
         self.tap("Let's go")
+
+    def enter(self, via: str = "/session") -> Outcome:
+        """One way into a session: "/session" (a command), "typed" (/session typed as text, as
+        the terminal sends it), "idle" (the idle button, after /start shows it), "nudge" (the
+        nudge falls due and its Start now is tapped; a morning check is answered "same" on the
+        way)."""
+        if via == "/session":
+            return self.command("session")
+        if via == "typed":
+            return self.send("/session")
+        if via == "idle":
+            self.command("start")
+            if "Start a session" not in self.labels:
+                return self.last_outcome  # type: ignore[return-value]
+            return self.tap("Start a session")
+        if via == "nudge":
+            self.event(NudgeDue())
+            if self.step is Step.MORNING_CHECK:
+                self.tap("About the same")
+            if self.step is not Step.NUDGE:
+                return self.last_outcome  # type: ignore[return-value]
+            return self.tap("Start now")
+        raise ValueError(via)
+
+    def to_intro(self, *, morning: str = "About the same") -> None:
+        """Answer the re-screen (no flags) and the morning check until the session intro."""
+        while self.step is not Step.SESSION_INTRO:
+            if self.step in (Step.SCREEN_URGENT, Step.SCREEN_CLINICIAN):
+                self.tap("No")
+            elif self.step is Step.MORNING_CHECK:
+                self.tap(morning)
+            else:
+                raise AssertionError(f"no session offered: {self.step}: {self.last_text}")
+
+    def answer_screen(self, *, urgent: str = "No", clinician: str = "No") -> None:
+        """Answer the red-flag screen that is waiting (urgent signs first)."""
+        assert self.step is Step.SCREEN_URGENT, self.last_text
+        self.tap(urgent)
+        if urgent == "No":
+            self.tap(clinician)
 
     def to_first_feel(self) -> None:
         """Start a session and hold through the first set, up to "How did that feel?"."""
         self.begin_session()
+        self.to_feel()
+
+    def to_feel(self) -> None:
+        """In a session: hold through the current set, up to "How did that feel?"."""
         while self.step is not Step.ASK_FEEL:
             self.tap("Start")
             self.time_up()
+
+    def report_pain(self, score: str, kind: str | None = None) -> Outcome:
+        """In a session: through the current set, then "Pain", its score and (if asked) kind."""
+        self.to_feel()
+        self.tap("Pain")
+        outcome = self.tap(score)
+        return self.tap(kind) if kind is not None else outcome
+
+    def run_session_with_pain(
+        self, score: str, kind: str, *, morning: str = "About the same"
+    ) -> Outcome:
+        """A whole session with pain (not a stop) on the first set, steady and good form after."""
+        self.begin_session(morning=morning)
+        self.report_pain(score, kind)
+        return self.play_out({Step.ASK_FEEL: "Steady", Step.ASK_CHECKIN: "Yes"}, by_timer=True)
 
     def play_out(self, answers: dict[Step, str], *, by_timer: bool = False) -> Outcome:
         """Answer every question by its step until the session ends (holds end by Done)."""

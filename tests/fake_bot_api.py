@@ -83,6 +83,7 @@ _SENDING_METHODS = frozenset(
         "sendmessage",
         "sendphoto",
         "senddocument",
+        "sendanimation",
         "editmessagetext",
         "editmessagereplymarkup",
         "editmessagecaption",
@@ -150,7 +151,7 @@ class BotMessage:
     message_id: int
     chat_id: int
     index: int  # position in ``messages(chat_id, include_deleted=True)``
-    kind: str  # "text" | "photo" | "document"
+    kind: str  # "text" | "photo" | "document" | "animation"
     date: int
     params: dict[str, Any]
     text: str | None = None
@@ -443,6 +444,8 @@ class FakeBotApi:
         self._update_ids = itertools.count(100_001)
         self._query_ids = itertools.count(7_000_000_001)
         self._file_ids = itertools.count(1)
+        self._issued_file_ids: set[str] = set()
+        self._rejected_file_ids: set[str] = set()
         self._next_message_id: dict[int, int] = defaultdict(lambda: 1)
         self._messages: dict[int, list[BotMessage]] = defaultdict(list)
         self._marks: dict[int, int] = {}
@@ -918,7 +921,24 @@ class FakeBotApi:
     # --------------------------------------------------------------- internals
 
     def _new_file_id(self, kind: str) -> str:
-        return f"fake-{kind}-{next(self._file_ids)}"
+        file_id = f"fake-{kind}-{next(self._file_ids)}"
+        self._issued_file_ids.add(file_id)
+        return file_id
+
+    def reject_file_id(self, file_id: str) -> None:
+        """From now on, sending this file id fails as Telegram fails a stale or foreign one."""
+        with self._cond:
+            self._rejected_file_ids.add(file_id)
+
+    def uploads(self, method: str | None = None) -> list[Call]:
+        """Sends that carried a file's bytes (not a file id), optionally of one method."""
+        with self._cond:
+            return [
+                call
+                for call in self._calls
+                if (method is None or call.method.lower() == method.lower())
+                and any(isinstance(value, UploadedFile) for value in call.params.values())
+            ]
 
     def _user_json(self, user_id: int) -> dict[str, Any]:
         if user_id not in self._users:
@@ -979,6 +999,21 @@ class FakeBotApi:
                 {"file_id": msg.file_id, "file_unique_id": f"{msg.file_id}-u", "width": 800,
                  "height": 600, "file_size": msg.file_size}
             ]  # fmt: skip
+        elif msg.kind == "animation":
+            # Telegram returns a GIF as an animation, with a document alongside.
+            media = {
+                "file_id": msg.file_id,
+                "file_unique_id": f"{msg.file_id}-u",
+                "width": 480,
+                "height": 300,
+                "duration": 3,
+                "file_name": msg.file_name,
+                "file_size": msg.file_size,
+            }
+            data["animation"] = media
+            data["document"] = {
+                k: v for k, v in media.items() if k not in ("width", "height", "duration")
+            }
         elif msg.kind == "document":
             data["document"] = {
                 "file_id": msg.file_id,
@@ -1283,8 +1318,13 @@ class FakeBotApi:
             value = params.get(kind)
             if isinstance(value, UploadedFile):
                 file_id, name, size = self._new_file_id(kind), value.filename, value.size
+            elif isinstance(value, str) and value.startswith(("http://", "https://")):
+                file_id, name, size = value, value.rsplit("/", 1)[-1], 0
             elif isinstance(value, str) and value:
-                file_id, name, size = value, value.rsplit("/", 1)[-1], 0  # file_id or URL
+                # Like Telegram: only ids this bot was given, and not one made stale.
+                if value not in self._issued_file_ids or value in self._rejected_file_ids:
+                    raise _ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+                file_id, name, size = value, None, 0
             else:
                 raise _ApiError(400, f"Bad Request: there is no {kind} in the request")
             msg = self._store(
@@ -1303,6 +1343,9 @@ class FakeBotApi:
 
     def _send_document(self, params: dict[str, Any]) -> Any:
         return self._send_file(params, "document")
+
+    def _send_animation(self, params: dict[str, Any]) -> Any:
+        return self._send_file(params, "animation")
 
     def _edit_message_text(self, params: dict[str, Any]) -> Any:
         with self._cond:
@@ -1420,6 +1463,7 @@ class FakeBotApi:
         "sendmessage": _send_message,
         "sendphoto": _send_photo,
         "senddocument": _send_document,
+        "sendanimation": _send_animation,
         "editmessagetext": _edit_message_text,
         "editmessagecaption": _edit_message_caption,
         "editmessagereplymarkup": _edit_message_reply_markup,

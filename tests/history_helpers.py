@@ -169,10 +169,16 @@ class History:
 
     def _play_session(self, day: Day) -> Outcome:
         self.send("/session")
-        if self.step is Step.SAFETY_PAUSED:
-            self.choose("cleared")
-        while self.step in (Step.SCREEN_URGENT, Step.SCREEN_CLINICIAN):
-            self.choose("no")
+        # The way in, by the coach's rules: clearing a pause, the screen, the morning check.
+        answers = {
+            Step.SAFETY_PAUSED: "cleared",
+            Step.SCREEN_URGENT: "no",
+            Step.SCREEN_CLINICIAN: "no",
+            Step.ASK_BONE_HEALTH: "no",
+            Step.MORNING_CHECK: "same",
+        }
+        while self.step is not Step.SESSION_INTRO:
+            self.choose(answers[self.step])
         self.choose("go")
         sets = 0
         last = self.outcomes[-1]

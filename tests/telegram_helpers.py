@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
+from bot.pictures import PictureBook
 from bot.service import CoachService
 from bot.settings import Settings
 from bot.store import StoredUser, find_user, make_engine, unit_of_work
@@ -81,6 +82,7 @@ async def running_coach(
     service_for: Callable[[Engine], CoachService] | None = None,
     retry_delays: Sequence[float] = (0.05, 0.1, 0.2),
     rate_limit_retries: int = 3,
+    pictures: PictureBook | None = None,
     **settings: Any,
 ) -> AsyncIterator[RunningCoach]:
     """The coach's application, started as `run_polling` would, polling the fake.
@@ -95,7 +97,11 @@ async def running_coach(
         else CoachService(engine, default_programme(), clock or SteadyClock())
     )
     app = build_application(
-        config, service, retry_delays=retry_delays, rate_limit_retries=rate_limit_retries
+        config,
+        service,
+        retry_delays=retry_delays,
+        rate_limit_retries=rate_limit_retries,
+        pictures=pictures,
     )
     async with app:
         assert app.post_init is not None

@@ -57,11 +57,17 @@ def test_a_red_flag_blocks_training_until_cleared(tier: str) -> None:
     if tier == "clinician":
         advice = player.programme.safety.clinician_advice
     assert advice.strip()[:40] in player.last_text
-    for attempt in ("/session", "Let's go", "Start"):
+    assert not player.last_labels  # no clearing button beside the advice
+    for attempt in ("/session", "Let's go", "Start", "/cleared"):
         player.send(attempt)
         assert player.step is Step.SCREEN_BLOCKED
         assert player.state.flow.session is None
-    player.tap("I've been cleared")
+    player.advance_days(1)
+    player.command("start")
+    player.tap("I've been seen and cleared")
+    player.answer_screen()  # the whole screen again, both tiers
+    if tier == "clinician":
+        player.tap("No")  # no osteoporosis or vertebral fracture
     assert player.step is Step.ASK_PAIN_NOW
 
 
@@ -69,7 +75,8 @@ def test_a_whole_session_ends_in_a_summary_with_the_decision() -> None:
     player = CoachPlayer()
     player.onboard()
     summary = player.run_session()
-    text = summary.replies[-1].text
+    # The summary asks what next; the day's lesson may follow it.
+    (text,) = [reply.text for reply in summary.replies if reply.choices]
     assert "Session done" in text
     assert "Next time:" in text
     assert player.step is Step.IDLE
@@ -153,12 +160,17 @@ def test_two_safety_stops_in_a_week_pause_the_programme_until_cleared() -> None:
         player.to_first_feel()
         player.tap("Pain")
         player.tap("8")
+        player.answer_screen()  # pain above 5 asks the screen at once
     assert player.step is Step.SAFETY_PAUSED
     assert player.state.position.safety_paused
+    assert not player.last_labels  # nothing to clear on the day of the stop
     player.command("session")
     assert player.step is Step.SAFETY_PAUSED
-    player.tap("I've been cleared")
+    player.advance_days(1)
+    player.command("session")
+    player.tap("I've been seen and cleared")
     assert player.step is Step.SCREEN_URGENT
+    player.answer_screen()
     assert not player.state.position.safety_paused
 
 

@@ -5,6 +5,7 @@ terminal, one liveness file per database, .env.example in polling mode, and the 
 
 from __future__ import annotations
 
+import ast
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ from bot.health import touch_liveness
 from bot.reports import EXPORT_CSV_NAME, EXPORT_JSON_NAME, PROGRESS_PHOTO_NAME
 from bot.settings import Settings
 from bot.terminal import printable
+from data import placeholders
 from data.programme import DATA_DIR, ProgrammeError, default_programme, load_programme
 from tests.clocks import nudge_time_far_from_now
 from tests.terminal_process import ROOT, coach_env
@@ -254,3 +256,37 @@ def test_the_readme_says_how_to_quit_where_terminal_files_go_and_how_to_get_stat
     for name in (PROGRESS_PHOTO_NAME, EXPORT_JSON_NAME, EXPORT_CSV_NAME):
         assert name in README, name
     assert "`bash scripts/run.sh stats` (that is, `python3 -m bot stats`" in README
+
+
+def _say_calls() -> list[tuple[str, str, set[str], str]]:
+    """(section, key, keyword names, where) for each `say("key", name=...)` in the code."""
+    calls = []
+    for folder in ("conversations", "bot"):
+        for module in sorted((ROOT / folder).glob("*.py")):
+            section = "reports" if module.name == "reports.py" else "texts"
+            for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call) or not node.args:
+                    continue
+                name = getattr(node.func, "attr", getattr(node.func, "id", None))
+                first = node.args[0]
+                if name == "say" and isinstance(first, ast.Constant):
+                    names = {k.arg for k in node.keywords if k.arg is not None}
+                    where = f"{folder}/{module.name}:{node.lineno}"
+                    calls.append((section, str(first.value), names, where))
+    return calls
+
+
+def test_data_placeholders_lists_every_value_the_code_passes_to_a_text() -> None:
+    calls = _say_calls()
+    assert len(calls) > 50, "the scan found too little: is it broken?"
+    for section, key, names, where in calls:
+        listed = placeholders.SUPPLIED[section].get(key)
+        assert listed is not None, f"{where}: name {section}.{key} in data/placeholders.py"
+        assert names <= listed, f"{where}: add {sorted(names - listed)} to {section}.{key}"
+
+
+def test_data_placeholders_names_every_shipped_text() -> None:
+    messages = default_programme().messages
+    for section, texts in (("texts", messages.texts), ("reports", messages.reports)):
+        missing = set(texts) - set(placeholders.SUPPLIED[section])
+        assert not missing, f"name {section} {sorted(missing)} in data/placeholders.py"

@@ -165,7 +165,8 @@ def test_every_checkin_is_used() -> None:
 def test_safety_screen_has_both_tiers() -> None:
     safety = _raw("safety.yaml")
     assert len(safety["urgent"]) == 3
-    assert len(safety["clinician"]) == 7
+    assert len(safety["clinician"]) == 8
+    assert "osteoporosis" in " ".join(flag["text"] for flag in safety["clinician"])
     ids = [flag["id"] for flag in safety["urgent"] + safety["clinician"]]
     assert len(ids) == len(set(ids))
     for flag in safety["urgent"] + safety["clinician"]:
@@ -259,3 +260,31 @@ def test_missing_welcome_text_names_file_and_field(data_copy: Path) -> None:
     message = _load_error(data_copy)
     assert "messages.yaml" in message
     assert "texts.welcome" in message
+
+
+def test_a_gentle_exercise_outside_stage_one_names_file_and_field(data_copy: Path) -> None:
+    raw = _raw("safety.yaml", data_copy)
+    raw["onboarding_pain"]["gentle_exercises"][1] = "s3-side-plank"
+    _rewrite(data_copy, "safety.yaml", raw)
+    message = _load_error(data_copy)
+    assert "safety.yaml" in message
+    assert "onboarding_pain.gentle_exercises.1" in message
+
+
+def test_a_neutral_swap_for_a_missing_stage_names_file_and_field(data_copy: Path) -> None:
+    raw = _raw("programme.yaml", data_copy)
+    raw["neutral_swaps"][0]["stages"] = [1, 9]
+    _rewrite(data_copy, "programme.yaml", raw)
+    message = _load_error(data_copy)
+    assert "programme.yaml" in message
+    assert "neutral_swaps.0.stages" in message
+
+
+def test_every_loaded_flexion_exercise_has_a_neutral_spine_stand_in() -> None:
+    programme = load_programme()
+    for stage in programme.stages:
+        for exercise in stage.exercises:
+            if "chest-lift" in exercise.id or "crunch" in exercise.id:
+                stand_in = programme.neutral_swap(stage.number, exercise.id)
+                assert stand_in is not None, exercise.id
+                assert "chest-lift" not in stand_in.id

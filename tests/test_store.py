@@ -283,3 +283,30 @@ def test_a_write_from_a_stale_read_is_refused(engine: Engine) -> None:
     assert stored is not None
     assert stored.coachee.profile.zone == "Europe/Paris"
     assert stored.version == 1
+
+
+def test_the_safety_state_round_trips_without_new_columns(engine: Engine) -> None:
+    """A flag, its day, the gentle week, the worse count, the swaps and the waiting screen's
+    reason are stored in the state document."""
+    player = CoachPlayer(now=CLOCK)
+    player.onboard()
+    position = player.state.position.model_copy(
+        update={
+            "flag": "clinician",
+            "flagged_at": CLOCK,
+            "rest_day": CLOCK.date(),
+            "cleared_on": CLOCK.date() - timedelta(days=40),
+            "worse_in_row": 2,
+            "gentle_until": CLOCK.date() + timedelta(days=6),
+            "neutral_spine": True,
+        }
+    )
+    flow = player.state.flow.model_copy(update={"screen_reason": "stop_spreading"})
+    coachee = player.state.model_copy(update={"position": position, "flow": flow})
+    with unit_of_work(engine) as db:
+        user = create_user(db, "test", "safety", now=CLOCK)
+        save_coachee(db, user, coachee, now=CLOCK)
+    with unit_of_work(engine) as db:
+        found = find_user(db, "test", "safety")
+        assert found is not None
+        assert load_coachee(db, found) == coachee

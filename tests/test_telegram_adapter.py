@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from datetime import time as clock_time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -778,6 +779,12 @@ async def test_a_due_nudge_goes_out_through_the_tick(
             row = find_user(session, "telegram", str(CHAT))
             assert row is not None
             row.next_nudge_at = coach.service.clock() - timedelta(minutes=1)
+            # The service runs on the real clock: without quiet hours the nudge is due at any
+            # hour this test runs (22:00 to 07:00 UTC would hold it back).
+            quiet = {"quiet_start": clock_time(0, 0), "quiet_end": clock_time(0, 0)}
+            row.coachee = row.coachee.model_copy(
+                update={"profile": row.coachee.profile.model_copy(update=quiet)}
+            )
             save_user(session, row)
         assert coach.app.job_queue is not None
         (tick,) = coach.app.job_queue.get_jobs_by_name("nudge-tick")

@@ -185,3 +185,51 @@ def test_a_nudge_set_for_the_next_minute_arrives_within_that_minute(tmp_path: Pa
             user.wait_tap("Start now", "Find a mat")
         finally:
             bot.kill()
+
+
+@pytest.mark.slow
+def test_an_urgent_flag_means_nothing_trains_that_day_even_by_session_or_start(
+    tmp_path: Path,
+) -> None:
+    """Spreading pain in a session asks the urgent signs at once; a yes gives the advice with no
+    button to clear it, and nothing the user sends trains again that day."""
+    training = {"Let's go", "Start", "Start a session", "Start now", "I've been seen and cleared"}
+    with FakeBotApi(token=TOKEN) as fake:
+        user = TelegramUser(fake)
+        bot = BotProcess(fake, tmp_path, tmp_path / "bot.log")
+        try:
+            wait_started(fake, after=0)
+            onboard(user)
+            user.wait_tap("Start a session", "Find a mat")
+            user.wait_tap("Let's go", "tap Start")
+            user.wait_tap("Start", "Go!")
+            user.wait_tap("Done")  # the next hold, or how the set felt
+            while "How did that set" not in fake.messages(CHAT)[-1].body:
+                user.wait_tap("Start", "Go!")
+                user.wait_tap("Done")
+            user.wait_tap("Pain", "How strong")
+            user.wait_tap("3", "What kind")
+            screen = user.wait_tap("Spreads or tingles", "spreads down a leg")
+            assert screen.button_labels == ["Yes", "No"]  # urgent signs first, at once
+            user.press("Yes")
+            advice = user.wait_message("urgent care")
+            assert advice.buttons == []  # no clearing button beside the advice
+            flagged = advice.index
+
+            for attempt in ("/session", "/start", "/cleared"):
+                user.command(attempt)
+                user.wait_message("training")
+            for typed in ("Start a session", "Let's go", "I've been seen and cleared"):
+                user.send(typed)
+                user.wait_message("training")
+            fake.wait_for(lambda: not fake.pending_updates, description="updates confirmed")
+        finally:
+            bot.kill()
+
+    after = fake.messages(CHAT)[flagged:]
+    assert len(after) >= 7  # every attempt was answered
+    for message in after:
+        assert not training & set(message.button_labels), message.body
+        assert "Find a mat" not in message.body
+        assert "Go!" not in message.body
+        assert "good to have you back" not in message.body.casefold()

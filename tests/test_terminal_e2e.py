@@ -100,3 +100,17 @@ def test_a_hold_is_timed_for_real(tmp_path: Path) -> None:
         assert time.monotonic() - started >= seconds - 1
     finally:
         coach.kill()
+
+
+def test_in_the_terminal_spreading_pain_and_an_urgent_sign_train_nothing_more_that_day(
+    tmp_path: Path,
+) -> None:
+    attempts = ["/session", "/start", "Start a session", "Let's go", "Start", "/cleared"]
+    script = ["/session", "Let's go", "It hurts", "2", "Spreads or tingles", "Yes", *attempts]
+    out = run_script(tmp_path, onboarding() + script)
+    assert "spreads down a leg" in out  # the urgent signs asked at once
+    flagged = out[out.index("urgent care") :]
+    assert "Find a mat" not in flagged
+    assert "Go!" not in flagged
+    assert "[1] I've been seen and cleared" not in flagged
+    assert flagged.count("training") >= len(attempts)

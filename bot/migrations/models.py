@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_MODULES = ("bot.store", "bot.outbox")
+MODEL_MODULES = ("bot.store", "bot.outbox", "bot.picture_files")
 
 
 def import_models() -> None:
