@@ -44,6 +44,7 @@ from bot.store import (
 )
 from conversations.progress import to_advance_text
 from conversations.replies import Effect, ExportData, ForgetUser, ShowProgress
+from conversations.session_plan import dose_text
 from data.programme import Exercise, Programme, default_programme
 from schedules.local_time import local_date
 from schedules.progression import (
@@ -72,10 +73,6 @@ def say(key: str, **values: Any) -> str:
     return default_programme().messages.reports[key].format(**values)
 
 
-def _plural(count: int, one: str, many: str) -> str:
-    return one if count == 1 else many
-
-
 # --- reading the history ------------------------------------------------------------------------
 
 
@@ -91,6 +88,7 @@ class SessionPoint:
     completed: bool
     safety_stop: bool
     max_pain: int | None
+    extra_practice: bool = False
 
 
 Db = Connection | Session
@@ -129,6 +127,7 @@ def _points(db: Db, user_id: int) -> list[SessionPoint]:
             completed=row.completed,
             safety_stop=row.decision == Decision.SAFETY_STOP,
             max_pain=pains.get(row.id) if row.id is not None else None,
+            extra_practice=row.reason == "extra_practice",
         )
         for number, row in enumerate(_sessions(db, user_id), 1)
     ]
@@ -364,11 +363,7 @@ def progress_photo(service: CoachService, platform: str, chat_id: str) -> bytes 
 
 
 def _dose_words(exercise: Exercise, count: int) -> str:
-    unit = _plural(count, "hold", "holds") if exercise.kind == "hold" else "slow reps"
-    if exercise.kind == "rep" and count == 1:
-        unit = "slow rep"
-    sides = " each side" if exercise.sides == "both" else ""
-    return f"{count} {unit} of {exercise.seconds} s{sides}"
+    return dose_text(default_programme(), exercise.id, count)
 
 
 def _pain_trend(points: Sequence[SessionPoint]) -> str:
@@ -405,6 +400,9 @@ def progress_details(service: CoachService, platform: str, chat_id: str) -> str:
     monday = today - timedelta(days=today.weekday())
     week = sum(1 for p in points if p.local_date >= monday)
     lines = [say("details_week", week=week, total=len(points))]
+    extra = sum(1 for p in points if p.local_date >= monday and p.extra_practice)
+    if extra:
+        lines[0] += " " + say("details_extra", extra=extra)
     position = coachee.position
     if points and points[0].stage != position.stage:
         lines.append(
@@ -630,21 +628,20 @@ def week_summary(db: Db, user: StoredUser, today: date) -> str | None:
     lines = [
         say(
             "week_sessions",
-            count=count,
-            times=_plural(count, "time", "times"),
+            times=programme.messages.plural(count, "time"),
             stopped=say("week_stopped", stopped=stopped) if stopped else "",
         )
     ]
     steps = sum(1 for row in last_week if row.decision == Decision.DOSE_UP)
     advanced = [row.stage_after for row in last_week if row.decision == Decision.ADVANCE]
-    step_word = _plural(steps, "step", "steps")
+    step_word = programme.messages.plural(steps, "step")
     if advanced:
         stage = programme.stage(advanced[-1])
         key = "week_advanced_and_up" if steps else "week_advanced"
         values = {"stage": stage.number, "stage_name": stage.name}
-        lines.append(say(key, steps=steps, step_word=step_word, **values))
+        lines.append(say(key, steps=step_word, **values))
     elif steps:
-        lines.append(say("week_dose_up", steps=steps, step_word=step_word))
+        lines.append(say("week_dose_up", steps=step_word))
     elif any(row.decision in (Decision.STEP_BACK, Decision.SAFETY_STOP) for row in last_week):
         lines.append(say("week_eased"))
     else:

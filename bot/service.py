@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select, update
 
@@ -36,7 +36,7 @@ def system_clock() -> datetime:
 
 @dataclass(frozen=True)
 class PendingHold:
-    """A hold whose timer must run (again) after a start-up."""
+    """A running set whose timer must run (again) after a start-up: wake it at `due_at`."""
 
     platform: str
     chat_id: str
@@ -114,10 +114,14 @@ class CoachService:
         for chat_id, document in rows:
             flow = coachee_from_document(document).flow
             session_state = flow.session
-            if session_state is None or session_state.hold_started_at is None:
+            if session_state is None:
                 continue
-            exercise_id, _ = session_state.plan[session_state.exercise_index]
-            seconds = self.programme.exercise(exercise_id).seconds
-            due = session_state.hold_started_at + timedelta(seconds=seconds)
+            if session_state.phase is None:
+                # Stored before sets ran by themselves: wake it now, and it starts over.
+                due = self.clock()
+            elif session_state.phase_ends_at is None:
+                continue  # paused: nothing to wake until the user taps Go on
+            else:
+                due = session_state.phase_ends_at
             holds.append(PendingHold(platform, chat_id, flow.step_no, due))
         return holds

@@ -9,7 +9,10 @@ the outcome and carries out its effects:
   location -> `SharedZone` (nearest time zone).
 - a pressed button is checked against the question waiting in the database before anything
   happens: malformed, stale, replayed or double-tapped buttons only get a short answer.
-- holds run as JobQueue jobs named `hold:<chat id>`, rebuilt from the database at start-up.
+- a running set is one live message per set, edited at each phase change (`LiveUpdate`), never
+  more than one edit per chat every `EDIT_GAP` seconds (every edit of the chat goes through
+  `EditGate`); its timer is one JobQueue job per chat, kept in a dict from chat to job, and
+  rebuilt from the database at start-up.
 
 `ChatLocks` keeps one user's updates in order while different users run concurrently: the
 `PerChatUpdateProcessor` takes a chat's lock around each of its updates, and hold timers and
@@ -21,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,8 +44,8 @@ from bot.picture_files import forget_file_id, known_file_id, remember_file_id
 from bot.pictures import PictureBook
 from bot.reports import export_documents, progress_details, progress_photo
 from bot.service import CoachService
-from bot.telegram_render import input_kind, parse_callback_data, zone_near
-from bot.telegram_send import PLATFORM, Sender, TelegramDelivery
+from bot.telegram_render import input_kind, keyboard, parse_callback_data, zone_near
+from bot.telegram_send import PLATFORM, Sender, TelegramDelivery, is_not_modified
 from conversations.events import (
     Choose,
     Command,
@@ -53,13 +57,15 @@ from conversations.events import (
 )
 from conversations.flow import Outcome
 from conversations.replies import (
+    Acknowledge,
     CancelHoldTimer,
     Choice,
     ExportData,
     ForgetUser,
+    LiveUpdate,
     Reply,
     ShowProgress,
-    StartHoldTimer,
+    WakeAt,
 )
 
 log = logging.getLogger(__name__)
@@ -68,6 +74,12 @@ Context = ContextTypes.DEFAULT_TYPE
 Jobs = JobQueue[Any]
 # Jobs may fire late (a busy loop, a suspended laptop): run them anyway, once (PTB #3642).
 JOB_DEFAULTS = {"misfire_grace_time": 300, "coalesce": True, "max_instances": 1}
+
+
+Edit = Callable[[], Awaitable[object]]
+# Telegram counts edits against a chat's flood limit: at most one edit per chat in this many
+# seconds (a little over 3, so that request arrivals stay 3 s apart too).
+EDIT_GAP = 3.2
 
 
 def hold_job_name(chat_id: int) -> str:
@@ -97,6 +109,59 @@ class ChatLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+class EditGate:
+    """Every edit of one chat, one at a time and `gap` seconds apart.
+
+    Edits run in the background so that a reply never waits for the gap. A running set's live
+    edits go first (they coalesce: only a live message's newest text is shown); marking pressed
+    questions as answered is cosmetic and takes the slots in between."""
+
+    def __init__(self, gap: float = EDIT_GAP) -> None:
+        self.gap = gap
+        self._last: dict[int, float] = {}
+        self._live: dict[int, deque[Edit]] = {}
+        self._other: dict[int, deque[Edit]] = {}
+        self._workers: dict[int, asyncio.Task[None]] = {}
+
+    def run(self, chat_id: int, edit: Edit, *, live: bool = False) -> None:
+        queues = self._live if live else self._other
+        queues.setdefault(chat_id, deque()).append(edit)
+        if chat_id not in self._workers:
+            worker = asyncio.get_running_loop().create_task(self._work(chat_id))
+            self._workers[chat_id] = worker
+
+    def _next(self, chat_id: int) -> Edit | None:
+        for queues in (self._live, self._other):
+            queue = queues.get(chat_id)
+            if queue:
+                edit = queue.popleft()
+                if not queue:
+                    del queues[chat_id]
+                return edit
+        return None
+
+    async def _work(self, chat_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                wait = self._last.get(chat_id, -self.gap) + self.gap - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                edit = self._next(chat_id)
+                if edit is None:
+                    return
+                try:
+                    await edit()
+                except Exception as error:  # an edit is cosmetic: log it, never lose the chat
+                    log.info("An edit was not made (%s)", type(error).__name__)
+                finally:
+                    now = self._last[chat_id] = loop.time()
+                    if len(self._last) > 10_000:  # forget chats whose gap is long over
+                        self._last = {c: t for c, t in self._last.items() if now - t < self.gap}
+        finally:
+            del self._workers[chat_id]
 
 
 def chat_of(update: object) -> int | None:
@@ -131,11 +196,18 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
 
 @dataclass
-class HoldJob:
-    """What a hold timer needs: the question it ends, and the hold message to tidy up."""
+class WakeJob:
+    """What a running set's timer carries: the question (step number) it belongs to."""
 
     step_no: int
-    message_id: int | None = None
+
+
+@dataclass
+class LiveMessage:
+    """The live message of a chat's running set, and the newest text it should show."""
+
+    message_id: int | None
+    pending: LiveUpdate | None = None
 
 
 class TelegramCoach:
@@ -162,6 +234,10 @@ class TelegramCoach:
         self.nudge_grace = nudge_grace
         self.nudge_send_rate = nudge_send_rate
         self.stale_text = service.programme.messages.say("stale_button")
+        self.edits = EditGate()
+        # One timer per chat, and one live message per chat's running set.
+        self.timers: dict[int, Any] = {}
+        self.live: dict[int, LiveMessage] = {}
 
     def sender(self, bot: Bot) -> Sender:
         return Sender(bot, retry_delays=self.retry_delays)
@@ -184,11 +260,11 @@ class TelegramCoach:
         pending = await asyncio.to_thread(self.service.pending_holds, PLATFORM)
         now = self.service.clock()
         for hold in pending:
-            # A hold that fell due while we were down ends at once.
+            # A phase that ended while we were down wakes at once; the coach catches up.
             seconds = max(0.0, (hold.due_at - now).total_seconds())
-            self._arm_hold(job_queue, int(hold.chat_id), seconds, HoldJob(hold.step_no))
+            self._arm_wake(job_queue, int(hold.chat_id), seconds, hold.step_no)
         if pending:
-            log.info("Rebuilt %d hold timer(s) from the database", len(pending))
+            log.info("Rebuilt %d set timer(s) from the database", len(pending))
         job_queue.run_repeating(
             self.nudge_tick,
             interval=self.nudge_tick_seconds,
@@ -249,23 +325,35 @@ class TelegramCoach:
         if query is None or chat_id is None:
             return
         sender = self.sender(context.bot)
-        choice, step_no = await self._pressed_choice(query, chat_id)
-        if choice is None:
+        choice, waiting = await self._pressed_choice(query, chat_id)
+        if choice is None or waiting is None:
             await sender.optional(query.answer(self.stale_text), "answerCallbackQuery")
             return
-        await sender.optional(query.answer(), "answerCallbackQuery")  # stop the spinner at once
-        outcome = await self._handle(chat_id, Choose(choice.id, step_no))
-        try:
-            if isinstance(query.message, Message):
-                await sender.mark_answered(query.message, choice.label)
-        except Forbidden:
-            await self._blocked(context, chat_id)
-            return
+        outcome = await self._handle(chat_id, Choose(choice.id, waiting.step_no))
+        note = next((e.text for e in outcome.effects if isinstance(e, Acknowledge)), None)
+        await sender.optional(query.answer(note), "answerCallbackQuery")
+        message = query.message if isinstance(query.message, Message) else None
+        if waiting.live:
+            # A button of the running set's live message: the message stays, edited by the
+            # set (after a restart, this is how we learn which message it is).
+            if message is not None and chat_id not in self.live:
+                self.live[chat_id] = LiveMessage(message.message_id)
+        elif message is not None:
+            mark = partial(self._mark_answered, sender, chat_id, message, choice.label)
+            self.edits.run(chat_id, mark)
         await self.carry_out(context, chat_id, outcome)
+
+    async def _mark_answered(
+        self, sender: Sender, chat_id: int, message: Message, label: str
+    ) -> None:
+        try:
+            await sender.mark_answered(message, label)
+        except Forbidden:
+            await self._blocked(None, chat_id)
 
     async def _pressed_choice(
         self, query: CallbackQuery, chat_id: int
-    ) -> tuple[Choice | None, int | None]:
+    ) -> tuple[Choice | None, Reply | None]:
         """The choice a button names, if it belongs to the question waiting in the database."""
         pressed = parse_callback_data(query.data)
         if pressed is None:
@@ -275,7 +363,7 @@ class TelegramCoach:
         if waiting is None or (pressed.step_no is not None and pressed.step_no != waiting.step_no):
             return None, None
         choice = next((c for c in waiting.choices if c.id == pressed.choice_id), None)
-        return choice, waiting.step_no
+        return choice, waiting
 
     async def on_error(self, update: object, context: Context) -> None:
         """Log a failed update or job without user data: the error's type, and where it was."""
@@ -290,23 +378,16 @@ class TelegramCoach:
     # --- jobs -----------------------------------------------------------------------------------
 
     async def hold_time_up(self, context: Context) -> None:
-        """A hold timer ran out: tell the coach, through the same per-chat path as updates."""
+        """A running set's timer fell due: tell the coach, through the same per-chat path as
+        updates; it says where the set stands now."""
         job = context.job
-        if job is None or job.chat_id is None or not isinstance(job.data, HoldJob):
+        if job is None or job.chat_id is None or not isinstance(job.data, WakeJob):
             return
-        chat_id, hold = job.chat_id, job.data
+        chat_id = job.chat_id
+        if self.timers.get(chat_id) is job:
+            del self.timers[chat_id]
         async with self.locks.hold(chat_id):
-            outcome = await self._handle(chat_id, HoldTimeUp(hold.step_no))
-            if outcome.replies and hold.message_id is not None:
-                # The hold is over: its Done button should not stay pressable.
-                try:
-                    await self.sender(context.bot).optional(
-                        context.bot.edit_message_reply_markup(chat_id, hold.message_id),
-                        "removing the Done button",
-                    )
-                except Forbidden:
-                    await self._blocked(context, chat_id)
-                    return
+            outcome = await self._handle(chat_id, HoldTimeUp(job.data.step_no))
             await self.carry_out(context, chat_id, outcome)
 
     async def nudge_tick(self, context: Context) -> None:
@@ -336,22 +417,25 @@ class TelegramCoach:
         return await asyncio.to_thread(handle, PLATFORM, str(chat_id), event)
 
     async def carry_out(self, context: Context, chat_id: int, outcome: Outcome) -> None:
-        """Arm or cancel the hold timer, send the replies in order, then photos and files."""
-        hold: HoldJob | None = None
+        """Arm or cancel the set's timer, send the replies in order, edit the live message,
+        then photos and files."""
         for effect in outcome.effects:
-            if isinstance(effect, StartHoldTimer):
-                hold = HoldJob(effect.step_no)
-                self._arm_hold(context.job_queue, chat_id, effect.seconds, hold)
+            if isinstance(effect, WakeAt):
+                seconds = (effect.at - self.service.clock()).total_seconds()
+                self._arm_wake(context.job_queue, chat_id, seconds, effect.step_no)
             elif isinstance(effect, CancelHoldTimer | ForgetUser):
-                self._cancel_hold(context.job_queue, chat_id)
+                self._cancel_wake(chat_id)
         sender = self.sender(context.bot)
         try:
+            for effect in outcome.effects:
+                if isinstance(effect, LiveUpdate):
+                    self._edit_live(sender, chat_id, effect)
             for reply in outcome.replies:
                 if reply.picture is not None:
                     await self._send_picture(sender, chat_id, reply.picture)
                 sent = await sender.send_reply(chat_id, reply)
-                if hold is not None and reply.step_no == hold.step_no:
-                    hold.message_id = sent.message_id
+                if reply.live:
+                    self.live[chat_id] = LiveMessage(sent.message_id)
             for effect in outcome.effects:
                 if isinstance(effect, ShowProgress):
                     await self._send_progress_photo(sender, chat_id)
@@ -360,33 +444,72 @@ class TelegramCoach:
         except Forbidden:
             await self._blocked(context, chat_id)
 
-    async def _blocked(self, context: Context, chat_id: int) -> None:
+    def _edit_live(self, sender: Sender, chat_id: int, update: LiveUpdate) -> None:
+        """Show a phase change on the set's live message, when the chat's edit gap allows. Only
+        the newest text is shown; the set's last edit (no buttons) lets the message go."""
+        live = self.live.get(chat_id)
+        if live is None:
+            if not update.choices:
+                return  # a set we never showed is over: nothing to tidy
+            live = self.live[chat_id] = LiveMessage(None)
+        first = live.pending is None
+        live.pending = update
+        if not update.choices:
+            del self.live[chat_id]  # the next set has a message of its own
+        if first:
+            self.edits.run(chat_id, partial(self._show_live, sender, chat_id, live), live=True)
+
+    async def _show_live(self, sender: Sender, chat_id: int, live: LiveMessage) -> None:
+        update, live.pending = live.pending, None
+        if update is None:
+            return
+        reply = Reply(update.text, update.choices, update.step_no, update.columns, live=True)
+        if live.message_id is not None:
+            try:
+                await sender.bot.edit_message_text(
+                    update.text, chat_id, live.message_id, reply_markup=keyboard(reply)
+                )
+                return
+            except BadRequest as error:
+                if is_not_modified(error):
+                    return
+                # Deleted, or too old to edit: a running set gets a fresh message below.
+                log.info("The live message could not be edited: %s", error.message)
+            except Forbidden:
+                await self._blocked(None, chat_id)
+                return
+        if update.choices:
+            sent = await sender.send_reply(chat_id, reply)
+            live.message_id = sent.message_id
+
+    async def _blocked(self, context: Context | None, chat_id: int) -> None:
         """The user blocked the bot: no timers, no nudges, until they write again."""
         log.info("A user blocked the bot; marking them inactive")
-        self._cancel_hold(context.job_queue, chat_id)
+        self._cancel_wake(chat_id)
+        self.live.pop(chat_id, None)
         await asyncio.to_thread(self.service.mark_inactive, PLATFORM, str(chat_id))
 
     # --- effects --------------------------------------------------------------------------------
 
-    def _arm_hold(
-        self, job_queue: Jobs | None, chat_id: int, seconds: float, hold: HoldJob
+    def _arm_wake(
+        self, job_queue: Jobs | None, chat_id: int, seconds: float, step_no: int
     ) -> None:
+        """The chat's one timer: a new one replaces the old (a dict, not a scan of all jobs)."""
         if job_queue is None:
             return
-        self._cancel_hold(job_queue, chat_id)  # one hold per user: a new one replaces any other
-        job_queue.run_once(
+        self._cancel_wake(chat_id)
+        self.timers[chat_id] = job_queue.run_once(
             self.hold_time_up,
             when=max(0.0, seconds),
-            data=hold,
+            data=WakeJob(step_no),
             name=hold_job_name(chat_id),
             chat_id=chat_id,
             job_kwargs=JOB_DEFAULTS,
         )
 
-    def _cancel_hold(self, job_queue: Jobs | None, chat_id: int) -> None:
-        if job_queue is None:
-            return
-        for job in job_queue.get_jobs_by_name(hold_job_name(chat_id)):
+    def _cancel_wake(self, chat_id: int) -> None:
+        job = self.timers.pop(chat_id, None)
+        if job is not None:
             job.schedule_removal()
 
     async def _send_picture(self, sender: Sender, chat_id: int, exercise_id: str) -> None:

@@ -4,7 +4,9 @@ Reads standard input line by line (so a piped script can drive it) and ends clea
 input (Ctrl-D) or on Ctrl-C, with the same one-line goodbye: every event is saved as it happens.
 Control characters are never printed as such (`printable`), so nothing typed and echoed back can
 drive the terminal. Choices show as a numbered list; type the number or the label. Commands work
-as in Telegram (/start, /session, /help, ...). Holds are timed for real; "Done" ends one early.
+as in Telegram (/start, /session, /help, ...). A set runs by itself after Start, one line per
+phase (hold, rest, set done); its buttons (Shaky, It hurts, Pause, Done) stay typeable while it
+runs.
 Daily nudges arrive in the running chat: the nudge tick runs at start-up (catching a nudge that
 fell due while the chat was closed, within the grace window) and every `tick_seconds` after.
 """
@@ -28,7 +30,14 @@ from bot.reports import carry_out_in_terminal
 from bot.service import CoachService
 from conversations.events import Choose, Event, HoldTimeUp, Text
 from conversations.flow import Outcome
-from conversations.replies import CancelHoldTimer, ForgetUser, Reply, StartHoldTimer
+from conversations.replies import (
+    Acknowledge,
+    CancelHoldTimer,
+    ForgetUser,
+    LiveUpdate,
+    Reply,
+    WakeAt,
+)
 
 PLATFORM = "terminal"
 PICTURES_FOLDER = "spine-coach-pictures"
@@ -58,6 +67,14 @@ def render(reply: Reply) -> str:
         else:
             lines.append("   " + "   ".join(f"[{i}] {label}" for i, label in enumerate(labels, 1)))
     return "\n".join(lines)
+
+
+def render_live(update: Reply, *, with_choices: bool = False) -> str:
+    """One line per phase of a running set (its choices again only when they changed)."""
+    line = "Coach: " + update.text.splitlines()[-1]
+    if with_choices:
+        return render(Reply(line.removeprefix("Coach: "), update.choices))
+    return line
 
 
 class TerminalChat:
@@ -118,6 +135,7 @@ class TerminalChat:
         return Text(line)
 
     def _start_timer(self, seconds: float, step_no: int) -> None:
+        # One timer for the chat: a new one replaces the old.
         self._cancel_timer()
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(
@@ -155,10 +173,23 @@ class TerminalChat:
         self._print(f"   (Picture of this exercise: {path})")
 
     def _show(self, outcome: Outcome) -> None:
+        # The running set's line first: "Set done" comes before the question that follows it.
+        for effect in outcome.effects:
+            if isinstance(effect, LiveUpdate):
+                live = Reply(effect.text, effect.choices, effect.step_no, effect.columns, True)
+                changed = bool(effect.choices) and (
+                    self.question is None or self.question.choices != effect.choices
+                )
+                self._print(render_live(live, with_choices=changed))
+                if effect.choices:
+                    self.question = live
+            elif isinstance(effect, Acknowledge):
+                self._print(f"Coach: {effect.text}")
         self.show_replies(outcome.replies)
         for effect in outcome.effects:
-            if isinstance(effect, StartHoldTimer):
-                self._start_timer(effect.seconds, effect.step_no)
+            if isinstance(effect, WakeAt):
+                seconds = (effect.at - self.service.clock()).total_seconds()
+                self._start_timer(seconds, effect.step_no)
             elif isinstance(effect, CancelHoldTimer | ForgetUser):
                 self._cancel_timer()
             # The chart and the export go into files in the current folder; their paths are said.

@@ -13,9 +13,11 @@ from conversations import (
     nudging,
     onboarding,
     pictures,
+    running_set,
     safety,
     session_entry,
     settings_menu,
+    upkeep,
 )
 from conversations.events import (
     Choose,
@@ -60,7 +62,7 @@ def _handle(state: Coachee, event: Event, ctx: Ctx) -> Outcome:
             return _text(state, text, ctx)
         case HoldTimeUp(step_no=step_no):
             if state.flow.step is Step.HOLDING and step_no == state.flow.step_no:
-                return guided_session.end_hold(state, ctx, early=False)
+                return running_set.wake(state, ctx)
             return Outcome(state)
         case Unsupported():
             return _reask_or(state, ctx, ctx.say("unsupported_input"))
@@ -208,7 +210,11 @@ def _pause(state: Coachee, argument: str, ctx: Ctx) -> Outcome:
     until = ctx.today(state) + timedelta(days=days - 1)
     activity = state.activity.model_copy(update={"paused_until": until})
     paused = state.model_copy(update={"activity": activity})
-    return _reask_or(paused, ctx, ctx.say("paused", days=days, until=until.strftime("%a %d %b")))
+    return _reask_or(
+        paused,
+        ctx,
+        ctx.say("paused", days=ctx.messages.plural(days, "day"), until=until.strftime("%a %d %b")),
+    )
 
 
 def _resume(state: Coachee, ctx: Ctx) -> Outcome:
@@ -283,7 +289,7 @@ def progress_text(state: Coachee, ctx: Ctx) -> str:
         stage=stage.number,
         stage_name=stage.name,
         to_advance=to_advance_text(ctx.programme, position, ctx.today(state)),
-        streak=state.activity.streak,
+        streak=ctx.messages.plural(state.activity.streak, "day"),
     )
     return f"{text}\n{ctx.say('lessons_read', read=read, total=total)}" if total else text
 
@@ -301,4 +307,5 @@ SPECS.update(nudging.SPECS)
 SPECS.update(onboarding.SPECS)
 SPECS.update(guided_session.SPECS)
 SPECS.update(settings_menu.SPECS)
+SPECS.update(upkeep.SPECS)
 SPECS.update(safety.SPECS)

@@ -30,7 +30,8 @@ class Command:
 
 @dataclass(frozen=True)
 class HoldTimeUp:
-    """The timer of the hold asked at question `step_no` ran out."""
+    """A timer the coach asked for (`WakeAt`) at question `step_no` fell due: a running set's
+    phase ends. Early, late or repeated wakes are all fine: the coach works out where it is."""
 
     step_no: int
 

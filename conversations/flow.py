@@ -59,6 +59,7 @@ class Question:
     text: str
     choices: tuple[Choice, ...] = ()
     columns: int = 1
+    live: bool = False
 
 
 # How one step reads an answer: a chosen id, or typed text when no label matched.
@@ -76,7 +77,7 @@ class StepSpec:
 
 def reply_for(state: Coachee, question: Question, *lead: str) -> Reply:
     text = "\n\n".join(part for part in (*lead, question.text) if part)
-    return Reply(text, question.choices, state.flow.step_no, question.columns)
+    return Reply(text, question.choices, state.flow.step_no, question.columns, question.live)
 
 
 def ask(

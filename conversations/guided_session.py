@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conversations import pictures, safety
+from conversations import pictures, running_set, safety, upkeep
 from conversations.flow import Ctx, Outcome, Question, StepSpec, again, ask
 from conversations.pain_scale import pain_scale_step
 from conversations.records import (
@@ -13,12 +13,18 @@ from conversations.records import (
     CheckInLog,
     Decision,
     Feeling,
-    HoldLog,
     PainKind,
     SessionRecord,
     SetLog,
 )
-from conversations.replies import CancelHoldTimer, RecordSession, StartHoldTimer
+from conversations.replies import CancelHoldTimer, RecordSession
+from conversations.session_plan import (
+    Plan,
+    dose_text,
+    holds_in_set,
+    plan_for,
+    session_minutes,
+)
 from conversations.state import Activity, Coachee, SessionInProgress, Step
 from data.programme import Exercise
 from schedules import progression
@@ -38,43 +44,18 @@ def _exercise(state: Coachee, ctx: Ctx) -> tuple[Exercise, int]:
     return ctx.programme.exercise(exercise_id), count
 
 
-def _side(exercise: Exercise, side_index: int) -> str:
-    return exercise.side_names[side_index]
-
-
 def _with_session(state: Coachee, **changes: object) -> Coachee:
     session = _session(state).model_copy(update=changes)
     return state.model_copy(update={"flow": state.flow.model_copy(update={"session": session})})
 
 
-def estimated_minutes(ctx: Ctx, plan: tuple[tuple[str, int], ...]) -> int:
-    seconds = 0
-    for exercise_id, count in plan:
-        exercise = ctx.programme.exercise(exercise_id)
-        per_hold = exercise.seconds + exercise.rest_seconds + 5
-        seconds += count * per_hold * len(exercise.side_names) + 30
-    return max(1, round(seconds / 60))
-
-
-FOUNDATION_EVERY = 3
-
-
-def _foundation(state: Coachee, ctx: Ctx) -> tuple[tuple[str, int], ...]:
-    """In later stages, every few sessions, one easy stage-1 hold to keep the foundation."""
-    position = state.position
-    if position.stage == 1 or position.sessions_in_stage % FOUNDATION_EVERY != 1:
-        return ()
-    holds = [e for e in ctx.programme.stage(1).exercises if e.kind == "hold"]
-    return ((holds[0].id, holds[0].dose.floor),) if holds else ()
-
-
-def _plan(state: Coachee, ctx: Ctx) -> tuple[tuple[str, int], ...]:
-    if state.flow.short:
-        doses = progression.stage_doses(ctx.programme, state.position.stage)
-    else:
-        doses = current_doses(ctx.programme, state.position)
-    stage = ctx.programme.stage(state.position.stage)
-    plan = _foundation(state, ctx) + tuple((e.id, doses[e.id]) for e in stage.exercises)
+def _plan(state: Coachee, ctx: Ctx) -> Plan:
+    plan = plan_for(
+        ctx.programme,
+        state.position,
+        rotation=state.activity.total_sessions,
+        short=state.flow.short,
+    )
     return safety.shape_plan(state, ctx, plan)
 
 
@@ -94,27 +75,43 @@ def _intro(state: Coachee, ctx: Ctx) -> Question:
         f"• {ctx.programme.exercise(exercise_id).name} ({_dose_text(ctx, exercise_id, count)})"
         for exercise_id, count in plan
     )
-    cue_key = state.position.cue_next_time
-    focus = ctx.messages.cues_for[cue_key] if cue_key else ""
     text = ctx.say(
         "session_intro",
         stage=stage.number,
         stage_name=stage.name,
         aim=stage.aim,
-        count=len(plan),
-        minutes=estimated_minutes(ctx, plan),
+        count=ctx.messages.plural(len(plan), "exercise"),
+        minutes=ctx.messages.plural(session_minutes(ctx.programme, plan), "minute"),
         exercises=names,
     )
+    focus = _focus(state, ctx)
     if focus:
         text = f"{text}\n\n{focus}"
     return Question(text, (ctx.choice("go"), ctx.choice("not_now")), 2)
 
 
+def todays_minutes(state: Coachee, ctx: Ctx) -> int:
+    """How long today's session takes: the figure the intro says and the budget test checks."""
+    return session_minutes(ctx.programme, _plan(state, ctx))
+
+
+CHECKIN_CUE = "checkin:"
+
+
+def _focus(state: Coachee, ctx: Ctx) -> str:
+    """The focus line for this session: the missed check-in's own cue, or one for what else
+    went wrong last time."""
+    cue_key = state.position.cue_next_time
+    if not cue_key:
+        return ""
+    if cue_key.startswith(CHECKIN_CUE):
+        cue = ctx.programme.checkin_cues.get(cue_key.removeprefix(CHECKIN_CUE))
+        return ctx.say("focus_checkin", cue=cue) if cue else ""
+    return ctx.messages.cues_for.get(cue_key, "")
+
+
 def _dose_text(ctx: Ctx, exercise_id: str, count: int) -> str:
-    exercise = ctx.programme.exercise(exercise_id)
-    unit = "holds" if exercise.kind == "hold" else "slow reps"
-    sides = " each side" if exercise.sides == "both" else ""
-    return f"{count} {unit} of {exercise.seconds} s{sides}"
+    return dose_text(ctx.programme, exercise_id, count)
 
 
 def _on_intro(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
@@ -129,106 +126,47 @@ def _on_intro(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
     return ask(state, Step.HOLD_READY, ctx, session=session)
 
 
-# --- holds --------------------------------------------------------------------------------------
+# --- sets -------------------------------------------------------------------------------------
 
 
-def _hold_ready(state: Coachee, ctx: Ctx) -> Question:
+def _set_ready(state: Coachee, ctx: Ctx) -> Question:
     session = _session(state)
     exercise, count = _exercise(state, ctx)
-    side = _side(exercise, session.side_index)
-    parts: list[str] = []
-    if session.hold_index == 0 and session.side_index == 0:
-        cue = exercise.cues[ctx.today(state).toordinal() % len(exercise.cues)]
-        parts.append(
-            ctx.say(
-                "exercise_intro",
-                number=session.exercise_index + 1,
-                total=len(session.plan),
-                name=exercise.name,
-                how_to=exercise.how_to,
-                cue=cue,
-                dose=_dose_text(ctx, exercise.id, count),
-            )
-        )
-    parts.append(
-        ctx.say(
-            "hold_ready",
-            what="Hold" if exercise.kind == "hold" else "Rep",
-            number=session.hold_index + 1,
-            count=count,
-            side=f" ({side} side)" if side else "",
-        )
+    cue = exercise.cues[ctx.today(state).toordinal() % len(exercise.cues)]
+    intro = ctx.say(
+        "exercise_intro",
+        number=session.exercise_index + 1,
+        total=len(session.plan),
+        name=exercise.name,
+        how_to=exercise.how_to,
+        cue=cue,
+        dose=_dose_text(ctx, exercise.id, count),
+    )
+    ready = ctx.say(
+        "set_ready", holds=ctx.messages.plural(holds_in_set(exercise, count), exercise.kind)
     )
     choices = (ctx.choice("start"), ctx.choice("it_hurts"), ctx.choice("stop_session"))
-    return Question("\n\n".join(parts), choices + pictures.show_me_choices(state, ctx), 2)
+    return Question(f"{intro}\n\n{ready}", choices + pictures.show_me_choices(state, ctx), 2)
 
 
-def _on_hold_ready(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+def _on_set_ready(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
     if choice == "stop_session":
         return stop(state, ctx)
     if choice == "it_hurts":
         return _hurts(state, ctx)
     if choice == pictures.SHOW_ME:
         return pictures.show_me(state, ctx)
-    exercise, _ = _exercise(state, ctx)
-    started = _with_session(state, hold_started_at=ctx.now)
-    outcome = ask(started, Step.HOLDING, ctx)
-    timer = StartHoldTimer(exercise.seconds, outcome.state.flow.step_no)
-    return outcome.doing(timer)
+    return running_set.start_set(state, ctx)
 
 
-def _holding(state: Coachee, ctx: Ctx) -> Question:
-    exercise, _ = _exercise(state, ctx)
-    what = "hold" if exercise.kind == "hold" else "slow rep"
-    text = ctx.say("holding", seconds=exercise.seconds, what=what)
-    return Question(text, (ctx.choice("done"), ctx.choice("it_hurts")), 2)
-
-
-def end_hold(state: Coachee, ctx: Ctx, *, early: bool) -> Outcome:
-    """The hold ended, by the timer or by Done: log it, then the next hold or the feel question."""
-    session = _session(state)
-    exercise, count = _exercise(state, ctx)
-    started = session.hold_started_at or ctx.now
-    held = min(exercise.seconds, max(0, round((ctx.now - started).total_seconds())))
-    if not early:
-        held = exercise.seconds
-    log = HoldLog(
-        exercise_id=exercise.id,
-        side=_side(exercise, session.side_index),
-        number=session.hold_index + 1,
-        target_seconds=exercise.seconds,
-        held_seconds=held,
-        ended_early=early and held < exercise.seconds,
-    )
-    logged = _with_session(state, holds=(*session.holds, log), hold_started_at=None)
-    cancel = (CancelHoldTimer(),) if early else ()
-    if session.hold_index + 1 < count:
-        nxt = _with_session(logged, hold_index=session.hold_index + 1)
-        rest = ctx.say(
-            "rest_then_next",
-            rest=exercise.rest_seconds,
-            what="hold" if exercise.kind == "hold" else "rep",
-            number=session.hold_index + 2,
-            count=count,
-        )
-        lead = rest if early else f"{ctx.say('hold_done')} {rest}"
-        return ask(nxt, Step.HOLD_READY, ctx, lead, effects=cancel)
-    done = () if early else (ctx.say("hold_done"),)
-    return ask(logged, Step.ASK_FEEL, ctx, *done, effects=cancel)
-
-
-def _on_holding(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
-    if choice == "it_hurts":
-        return _hurts(state, ctx)
-    return end_hold(state, ctx, early=True)
+def _on_running(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
+    return running_set.on_running(state, choice, ctx)
 
 
 def _hurts(state: Coachee, ctx: Ctx) -> Outcome:
-    """Pain can be reported at any moment of a set, not only when it ends: the set ends here."""
-    session = _session(state)
-    ended = _with_session(state, hold_started_at=None, pending_feeling=Feeling.PAIN)
-    cancel = (CancelHoldTimer(),) if session.hold_started_at is not None else ()
-    return ask(ended, Step.ASK_PAIN_SCORE, ctx, effects=cancel)
+    """Pain can be reported at any moment, not only when a set ends."""
+    ended = _with_session(state, pending_feeling=Feeling.PAIN)
+    return ask(ended, Step.ASK_PAIN_SCORE, ctx)
 
 
 # --- how it felt --------------------------------------------------------------------------------
@@ -236,8 +174,10 @@ def _hurts(state: Coachee, ctx: Ctx) -> Outcome:
 
 def _feel(state: Coachee, ctx: Ctx) -> Question:
     exercise, _ = _exercise(state, ctx)
-    side = _side(exercise, _session(state).side_index)
-    text = ctx.say("ask_feel", name=exercise.name, side=f" ({side} side)" if side else "")
+    text = ctx.say("ask_feel", name=exercise.name)
+    if state.activity.total_sessions == 0 and not _session(state).sets:
+        # The first time: one line on what the four answers mean.
+        text = f"{text}\n{ctx.say('feel_meanings')}"
     keys = ("steady", "working", "shaky", "pain")
     return Question(text, tuple(ctx.choice(k) for k in keys), 2)
 
@@ -261,7 +201,7 @@ def _log_set(
     exercise, count = _exercise(state, ctx)
     log = SetLog(
         exercise_id=exercise.id,
-        side=_side(exercise, session.side_index),
+        side="",
         count=count,
         feeling=feeling,
         pain_score=score,
@@ -273,11 +213,7 @@ def _log_set(
 
 
 def _after_set(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:
-    session = _session(state)
-    exercise, _ = _exercise(state, ctx)
-    if session.side_index + 1 < len(exercise.side_names):
-        nxt = _with_session(state, side_index=session.side_index + 1, hold_index=0)
-        return ask(nxt, Step.HOLD_READY, ctx, *lead)
+    # One set per exercise (every side in it): the form check-in follows.
     return ask(state, Step.ASK_CHECKIN, ctx, *lead)
 
 
@@ -338,6 +274,8 @@ def _facts(session: SessionInProgress) -> SessionFacts:
         answers=tuple(c.answer for c in session.checkins),
         pain_scores=tuple(s.pain_score for s in session.sets if s.pain_score is not None),
         pain_kinds=tuple(s.pain_kind for s in session.sets if s.pain_kind is not None),
+        holds=len(session.holds),
+        shaky_holds=session.shaky_holds,
     )
 
 
@@ -384,9 +322,13 @@ def _record(
 
 def _went_well(session: SessionInProgress, ctx: Ctx) -> str:
     steady = sum(1 for s in session.sets if s.feeling in (Feeling.STEADY, Feeling.WORKING))
-    return (
-        f"You did all {len(session.plan)} exercises: {len(session.holds)} holds, "
-        f"and {steady} of {len(session.sets)} sets felt steady or working."
+    plural = ctx.messages.plural
+    return ctx.say(
+        "went_well",
+        exercises=plural(len(session.plan), "exercise"),
+        holds=plural(len(session.holds), "hold"),
+        steady=steady,
+        sets=plural(len(session.sets), "set"),
     )
 
 
@@ -405,6 +347,12 @@ def finish(state: Coachee, ctx: Ctx) -> Outcome:
         position, verdict = progression.decide(
             ctx.programme, state.position, _facts(session), today=ctx.today(state)
         )
+        missed = next((c for c in session.checkins if c.answer is Answer.NO), None)
+        if position.cue_next_time == "checkin_no" and missed is not None:
+            # The next intro's focus is the cue of the check-in that was missed.
+            position = position.model_copy(
+                update={"cue_next_time": CHECKIN_CUE + missed.question_id}
+            )
     after = state.model_copy(
         update={"position": position, "activity": _trained(state.activity, ctx, state)}
     )
@@ -415,9 +363,11 @@ def finish(state: Coachee, ctx: Ctx) -> Outcome:
         "summary",
         went_well=_went_well(session, ctx),
         decision=_reason(ctx, verdict, after),
-        streak=after.activity.streak,
+        streak=ctx.messages.plural(after.activity.streak, "day"),
         next_nudge=next_nudge_text(after, ctx),
     )
+    if upkeep.wants_upkeep_question(state, after, ctx.programme.last_stage):
+        return upkeep.offer_upkeep_days(after, ctx, summary).doing(record)
     return to_idle(after, ctx, summary).doing(record)
 
 
@@ -425,9 +375,10 @@ def stop(state: Coachee, ctx: Ctx) -> Outcome:
     """/stop: end the session now, keeping what was recorded; no progression either way."""
     from conversations.coach import to_idle
 
+    ended, effects = running_set.end_running(state, ctx)
     verdict = Verdict(Decision.REPEAT, "repeat_stopped")
-    record = _record(state, state, ctx, verdict, completed=False)
-    return to_idle(state, ctx, ctx.say("session_stopped")).doing(CancelHoldTimer(), record)
+    record = _record(ended, ended, ctx, verdict, completed=False)
+    return to_idle(ended, ctx, ctx.say("session_stopped")).doing(*effects, record)
 
 
 def safety_stop(state: Coachee, ctx: Ctx) -> Outcome:
@@ -467,8 +418,8 @@ def resume(state: Coachee, ctx: Ctx) -> Outcome:
 
 SPECS: dict[Step, StepSpec] = {
     Step.SESSION_INTRO: StepSpec(_intro, _on_intro),
-    Step.HOLD_READY: StepSpec(_hold_ready, _on_hold_ready),
-    Step.HOLDING: StepSpec(_holding, _on_holding),
+    Step.HOLD_READY: StepSpec(_set_ready, _on_set_ready),
+    Step.HOLDING: StepSpec(running_set.running_question, _on_running),
     Step.ASK_FEEL: StepSpec(_feel, _on_feel),
     Step.ASK_PAIN_SCORE: pain_scale_step("ask_pain_score", _with_pain_score),
     Step.ASK_PAIN_KIND: StepSpec(_pain_kind, _on_pain_kind),

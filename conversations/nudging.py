@@ -120,7 +120,12 @@ def _on_morning_check(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
 def _nudge(state: Coachee, ctx: Ctx) -> Question:
     kind = _kind(state, ctx)
     keys = ("start_now", "snooze_30", "snooze_2h", "skip_today")
-    return Question(ctx.say(f"nudge_{kind}"), tuple(ctx.choice(k) for k in keys), 2)
+    # The daily nudge says how long today's session takes, measured as the intro measures it.
+    from conversations.guided_session import todays_minutes
+
+    minutes = ctx.messages.plural(todays_minutes(state, ctx), "minute")
+    text = ctx.say(f"nudge_{kind}", minutes=minutes)
+    return Question(text, tuple(ctx.choice(k) for k in keys), 2)
 
 
 def _on_nudge(state: Coachee, choice: str, ctx: Ctx) -> Outcome:

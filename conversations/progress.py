@@ -24,6 +24,9 @@ def to_advance_text(programme: Programme, position: Position, today: date) -> st
         days = say(key, days=needs.days_at_top)
     elif needs.another_day:
         days = say("advance_another_day")
+    if needs.days_left > 1:
+        # The stage's minimum of days is what is missing: different days follow from it.
+        days = say("advance_days_left", days=programme.messages.plural(needs.days_left, "day"))
     if needs.steps_to_top == 0:
         key = "advance_at_top_one" if n == 1 else "advance_at_top"
         text = say(key, n=n) + days

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from conversations.records import SessionRecord
 
@@ -26,20 +27,41 @@ class Reply:
     choices: tuple[Choice, ...] = ()
     step_no: int | None = None
     columns: int = 1
+    # The live message of a running set: later `LiveUpdate`s edit this message.
+    live: bool = False
     picture: str | None = None
 
 
 @dataclass(frozen=True)
-class StartHoldTimer:
-    """Tell the user time is up after `seconds`, unless the question `step_no` was answered."""
+class WakeAt:
+    """Wake the coach at `at` (send `HoldTimeUp(step_no)`): the running set's phase ends then.
+    One timer per chat: a new one replaces the old."""
 
-    seconds: int
+    at: datetime
     step_no: int
 
 
 @dataclass(frozen=True)
 class CancelHoldTimer:
-    """The running hold ended early or the session stopped."""
+    """The running set ended early or the session stopped: drop the chat's timer."""
+
+
+@dataclass(frozen=True)
+class LiveUpdate:
+    """The running set's phase changed: edit the set's one live message to this (in the
+    terminal: print it as one line). Without choices, the set is over and the message final."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    step_no: int | None = None
+    columns: int = 2
+
+
+@dataclass(frozen=True)
+class Acknowledge:
+    """A short note on a pressed button (Telegram: the button's pop-up), not a message."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -64,4 +86,13 @@ class ForgetUser:
     """/forget, confirmed: delete every row about the user; nothing of them is kept."""
 
 
-Effect = StartHoldTimer | CancelHoldTimer | RecordSession | ShowProgress | ExportData | ForgetUser
+Effect = (
+    WakeAt
+    | CancelHoldTimer
+    | LiveUpdate
+    | Acknowledge
+    | RecordSession
+    | ShowProgress
+    | ExportData
+    | ForgetUser
+)

@@ -41,6 +41,7 @@ class Step(StrEnum):
     ASK_BONE_HEALTH = "ask_bone_health"
     NUDGE_TIME_OFFER = "nudge_time_offer"
     FORGET_CONFIRM = "forget_confirm"
+    ASK_UPKEEP_DAYS = "ask_upkeep_days"
 
 
 ONBOARDING_STEPS = frozenset(
@@ -103,15 +104,31 @@ class Activity(_State):
     snoozes_in_row: int = 0
 
 
+class SetPhase(StrEnum):
+    """Where a running set stands: a hold (or slow rep), the rest after it, or paused."""
+
+    HOLD = "hold"
+    REST = "rest"
+    PAUSED = "paused"
+
+
 class SessionInProgress(_State):
-    """A guided session that has started; pointers say which hold comes next."""
+    """A guided session that has started; pointers say which set comes next.
+
+    While a set runs, `phase` and `phase_ends_at` say where it is; `hold_index` counts the
+    holds of the whole set (every side), and `shaky_marks` are the holds the user marked."""
 
     started_at: datetime
     plan: tuple[tuple[str, int], ...]
     exercise_index: int = 0
     side_index: int = 0
     hold_index: int = 0
+    # Only in state stored before sets ran by themselves; read, then never written again.
     hold_started_at: datetime | None = None
+    phase: SetPhase | None = None
+    phase_ends_at: datetime | None = None
+    shaky_marks: tuple[int, ...] = ()
+    shaky_holds: int = 0
     holds: tuple[HoldLog, ...] = ()
     sets: tuple[SetLog, ...] = ()
     checkins: tuple[CheckInLog, ...] = ()

@@ -65,7 +65,8 @@ class Exercise(_Frozen):
     cues: tuple[str, ...] = Field(min_length=2, max_length=4)
     kind: Literal["hold", "rep"]
     seconds: int = Field(ge=3, le=30, description="length of one hold, or of one slow rep")
-    rest_seconds: int = Field(ge=0, le=90)
+    # A running set changes phase at most every 3 s (Telegram's edit limit per chat).
+    rest_seconds: int = Field(ge=3, le=90)
     sides: Literal["none", "both"]
     dose: DoseLadder
     checkins: tuple[str, ...] = Field(min_length=1)
@@ -80,7 +81,13 @@ class Stage(_Frozen):
     name: str
     aim: str
     min_sessions: int = Field(ge=1, description="sessions in this stage before it can advance")
+    min_days: int = Field(
+        default=1, ge=1, description="local days from the stage's first session to advancing"
+    )
     clean_days_at_ceiling: int = Field(ge=1)
+    per_session: int | None = Field(
+        default=None, ge=1, description="exercises per session, rotating; None: all of them"
+    )
     exercises: tuple[Exercise, ...] = Field(min_length=1)
 
 
@@ -136,10 +143,25 @@ MESSAGE_KEYS: tuple[str, ...] = (
     "idle",
     "session_intro",
     "exercise_intro",
-    "hold_ready",
-    "holding",
-    "hold_done",
-    "rest_then_next",
+    "set_ready",
+    "set_hold",
+    "set_rep",
+    "set_rest",
+    "set_paused_hold",
+    "set_paused_rep",
+    "set_done",
+    "set_restart",
+    "set_long_past",
+    "marked_shaky",
+    "side",
+    "dose_hold",
+    "dose_rep",
+    "dose_hold_sides",
+    "dose_rep_sides",
+    "feel_meanings",
+    "went_well",
+    "focus_checkin",
+    "advance_days_left",
     "ask_feel",
     "ask_pain_score",
     "ask_pain_kind",
@@ -202,6 +224,8 @@ MESSAGE_KEYS: tuple[str, ...] = (
     "advance_paused",
     "ask_quiet",
     "bad_quiet",
+    "ask_upkeep_days",
+    "upkeep_days_kept",
     "blocked_today",
     "paused_waiting",
     "nothing_to_clear",
@@ -239,6 +263,12 @@ class Messages(_Frozen):
     cues_for: Mapping[str, str]
     reports: Mapping[str, str]
     commands: Mapping[str, str]
+    plurals: Mapping[str, tuple[str, str]] = Field(default_factory=dict)
+
+    def plural(self, count: int, word: str) -> str:
+        """A count with its word, in the form the count takes: "1 day", "2 days"."""
+        one, many = self.plurals[word]
+        return f"{count} {one if count == 1 else many}"
 
     def say(self, key: str, **values: Any) -> str:
         return self.texts[key].format(**values).strip()
@@ -264,6 +294,8 @@ class _LessonsFile(_Frozen):
 class Programme(_Frozen):
     stages: tuple[Stage, ...]
     checkins: Mapping[str, str]
+    # Each check-in's own cue for a "no": the next session's focus line.
+    checkin_cues: Mapping[str, str] = Field(default_factory=dict)
     safety: SafetyScreen
     messages: Messages
     neutral_swaps: tuple[NeutralSwap, ...] = ()
@@ -336,6 +368,9 @@ LABEL_KEYS: tuple[str, ...] = (
     "keep_time",
     "forget_yes",
     "forget_no",
+    "pause",
+    "go_on",
+    "keep_days",
     "show_me",
 )
 
@@ -354,12 +389,28 @@ REASON_KEYS: tuple[str, ...] = (
     "repeat_worse_again",
     "repeat_gentle_start",
     "step_back",
+    "step_back_floor",
+    "extra_practice",
     "safety_stop",
+)
+
+# Words that take a count ("1 day", "2 days"), as [one, many].
+PLURAL_KEYS: tuple[str, ...] = (
+    "day",
+    "hold",
+    "rep",
+    "session",
+    "exercise",
+    "set",
+    "time",
+    "step",
+    "minute",
 )
 
 # The reports: /progress details, the weekly summary, the chart's labels, terminal lines.
 REPORT_KEYS: tuple[str, ...] = (
     "details_week",
+    "details_extra",
     "details_started",
     "details_doses_head",
     "details_dose_up",
@@ -471,6 +522,7 @@ def _check_placeholders(path: Path, section: str, texts: Mapping[str, str]) -> N
 class _ProgrammeFile(_Frozen):
     stages: tuple[Stage, ...] = Field(min_length=1)
     checkins: Mapping[str, str]
+    checkin_cues: Mapping[str, str]
     neutral_swaps: tuple[NeutralSwap, ...] = ()
 
 
@@ -481,6 +533,7 @@ class _MessagesFile(_Frozen):
     cues_for: Mapping[str, str]
     reports: Mapping[str, str]
     commands: Mapping[str, str]
+    plurals: Mapping[str, tuple[str, str]]
 
 
 def load_programme(base: Path = DATA_DIR) -> Programme:
@@ -505,6 +558,11 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
                         f"{programme_path}: field {where}.checkins: unknown check-in {checkin!r}"
                     )
 
+    for checkin in programme.checkins:
+        if not programme.checkin_cues.get(checkin, "").strip():
+            raise ProgrammeError(
+                f"{programme_path}: field checkin_cues.{checkin}: missing or empty"
+            )
     for index, swap in enumerate(programme.neutral_swaps):
         where = f"neutral_swaps.{index}"
         if swap.exercise.id in seen:
@@ -537,6 +595,9 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
     _require_keys(messages_path, "cues_for", messages.cues_for, CUE_KEYS)
     _require_keys(messages_path, "reports", messages.reports, REPORT_KEYS)
     _require_keys(messages_path, "commands", messages.commands, COMMAND_KEYS)
+    for key in PLURAL_KEYS:
+        if key not in messages.plurals:
+            raise ProgrammeError(f"{messages_path}: field plurals.{key}: missing")
     _check_placeholders(messages_path, "texts", messages.texts)
     _check_placeholders(messages_path, "reasons", messages.reasons)
     _check_placeholders(messages_path, "reports", messages.reports)
@@ -547,6 +608,7 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
         lessons=lessons,
         stages=programme.stages,
         checkins=programme.checkins,
+        checkin_cues=programme.checkin_cues,
         safety=safety,
         neutral_swaps=programme.neutral_swaps,
         messages=Messages(
@@ -556,6 +618,7 @@ def load_programme(base: Path = DATA_DIR) -> Programme:
             cues_for=messages.cues_for,
             reports=messages.reports,
             commands=messages.commands,
+            plurals=messages.plurals,
         ),
     )
 

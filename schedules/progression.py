@@ -67,6 +67,10 @@ class Position(BaseModel):
     screen_due: bool = False
     morning_check_due: bool = False
     cue_next_time: str | None = None
+    # Pace: the local day whose first finished session counted (later ones are extra practice),
+    # and the local day of the first counted session in this stage.
+    counted_on: date | None = None
+    stage_started_on: date | None = None
     # Safety (conversations/safety.py): a red-flag tier answered yes, until the user is cleared;
     # the local day with no training (a safety stop, a flag); when they were last cleared.
     flag: str | None = None
@@ -88,6 +92,9 @@ class SessionFacts:
     answers: tuple[Answer, ...]
     pain_scores: tuple[int, ...] = ()
     pain_kinds: tuple[PainKind, ...] = ()
+    # Holds run, and of them the ones marked shaky or cut short (Done before their time).
+    holds: int = 0
+    shaky_holds: int = 0
 
     @property
     def max_pain(self) -> int:
@@ -102,6 +109,7 @@ class SessionFacts:
         # A set marked "pain" still counts when the pain was mild (the score rules below).
         return (
             Feeling.SHAKY not in self.feelings
+            and self.shaky_holds == 0
             and all(a == Answer.YES for a in self.answers)
             and self.max_pain <= CLEAN_PAIN_LIMIT
             and PainKind.SHARP not in self.pain_kinds
@@ -117,12 +125,13 @@ class SessionFacts:
 
     @property
     def mostly_shaky(self) -> bool:
-        return self.share(Feeling.SHAKY) > 0.5
+        held_shaky = self.shaky_holds / self.holds if self.holds else 0.0
+        return max(self.share(Feeling.SHAKY), held_shaky) > 0.5
 
     @property
     def cue(self) -> str | None:
         """Which cue addresses what went wrong, for the next session."""
-        if Feeling.SHAKY in self.feelings:
+        if Feeling.SHAKY in self.feelings or self.shaky_holds:
             return "shaky"
         if Answer.NO in self.answers:
             return "checkin_no"
@@ -189,11 +198,25 @@ def safety_stop(programme: Programme, position: Position, *, now: datetime) -> P
     )
 
 
+def is_extra_practice(position: Position, today: date) -> bool:
+    """A session finished on a day whose first session already counted: practice, no change."""
+    return position.counted_on == today
+
+
+def days_in_stage(position: Position, today: date) -> int:
+    """Local days since the stage's first counted session, that day and today included."""
+    if position.stage_started_on is None:
+        return 0
+    return (today - position.stage_started_on).days + 1
+
+
 def decide(
     programme: Programme, position: Position, facts: SessionFacts, *, today: date
 ) -> tuple[Position, Verdict]:
     """The decision for next time after a completed session (safety stops go through
-    `safety_stop`)."""
+    `safety_stop`). Only a day's first finished session counts (COACHING.md, Pace)."""
+    if is_extra_practice(position, today):
+        return position, Verdict(Decision.REPEAT, "extra_practice")
     stage = programme.stage(position.stage)
     sessions = position.sessions_in_stage + 1
     was_at_ceiling = at_ceiling(programme, position)
@@ -212,6 +235,8 @@ def decide(
             "morning_check_due": (facts.any_pain and facts.max_pain > CLEAN_PAIN_LIMIT)
             or worse_again,
             "screen_due": position.screen_due or facts.max_pain > 5,
+            "counted_on": today,
+            "stage_started_on": position.stage_started_on or today,
         }
     )
 
@@ -228,7 +253,11 @@ def decide(
                     "shaky_sessions_in_row": 0,
                 }
             )
-            return stepped, Verdict(Decision.STEP_BACK, "step_back")
+            # At the stage's floor there is no easier step: the dose stays, and says so.
+            at_floor = stepped.doses == base.doses
+            return stepped, Verdict(
+                Decision.STEP_BACK, "step_back_floor" if at_floor else "step_back"
+            )
         return reset, Verdict(Decision.REPEAT, "repeat_not_clean")
     if held_back:
         reason = "repeat_gentle_start" if gentle else "repeat_held_back"
@@ -239,6 +268,7 @@ def decide(
         ready = (
             len(dates) >= stage.clean_days_at_ceiling
             and sessions >= stage.min_sessions
+            and days_in_stage(base, today) >= stage.min_days
             and not facts.any_pain
         )
         if ready and position.stage < programme.last_stage:
@@ -249,6 +279,7 @@ def decide(
                     "sessions_in_stage": 0,
                     "ceiling_clean_dates": (),
                     "shaky_sessions_in_row": 0,
+                    "stage_started_on": None,
                 }
             )
             return advanced, Verdict(Decision.ADVANCE, "advance")
@@ -280,6 +311,7 @@ class ToAdvance:
     held_back: int
     min_sessions: int
     by_count: bool
+    days_left: int = 0
 
 
 def to_advance(programme: Programme, position: Position, today: date) -> ToAdvance | None:
@@ -295,9 +327,12 @@ def to_advance(programme: Programme, position: Position, today: date) -> ToAdvan
         while count < ladder.ceiling:
             count, taken = ladder.up(count), taken + 1
         steps = max(steps, taken)
+    # Days of this stage behind the user: today only once today's session has counted.
+    behind = days_in_stage(position, today) - (0 if position.counted_on == today else 1)
+    days_left = max(0, stage.min_days - max(0, behind))
     dates = set(position.ceiling_clean_dates)
     days = stage.clean_days_at_ceiling - (len(dates) if steps == 0 else 0)
-    day = today + timedelta(days=1) if today in dates else today
+    day = today + timedelta(days=1) if today in dates or position.counted_on == today else today
     simulated, sessions = position, 0
     while simulated.stage == position.stage and sessions < _SIMULATION_LIMIT:
         simulated, _ = decide(programme, simulated, _STEADY, today=day)
@@ -307,8 +342,10 @@ def to_advance(programme: Programme, position: Position, today: date) -> ToAdvan
         sessions=sessions,
         steps_to_top=steps,
         days_at_top=max(0, days),
-        another_day=today in dates and days > 0,
+        another_day=(today in dates and days > 0)
+        or (days_left > 0 and position.counted_on == today),
         held_back=held,
         min_sessions=stage.min_sessions,
-        by_count=sessions > held + steps + max(1, days),
+        by_count=sessions > max(held + steps + max(1, days), days_left),
+        days_left=days_left,
     )

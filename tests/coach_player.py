@@ -5,16 +5,29 @@ No fakes but the clock: `player.clock` moves only when a test moves it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from conversations.coach import transition
 from conversations.events import Choose, Command, Event, HoldTimeUp, NudgeDue, Text
 from conversations.flow import Outcome
-from conversations.replies import Effect, Reply, StartHoldTimer
-from conversations.state import Coachee, Step, new_coachee
+from conversations.replies import Effect, LiveUpdate, Reply, WakeAt
+from conversations.session_plan import READ_SECONDS, TAP_SECONDS
+from conversations.state import SESSION_STEPS, Coachee, Step, new_coachee
 from data.programme import Programme, default_programme
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # a Monday
+
+
+@dataclass
+class SessionCount:
+    """A session as a person on a phone meets it: taps, messages, edits, minutes."""
+
+    inputs: int = 0
+    messages: int = 0
+    edits_per_set: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    intro_minutes: int = 0
 
 
 class CoachPlayer:
@@ -39,9 +52,21 @@ class CoachPlayer:
         outcome = transition(self.state, event, now=self.clock, programme=self.programme)
         self.state = outcome.state
         self.replies.extend(outcome.replies)
+        for effect in outcome.effects:
+            if isinstance(effect, LiveUpdate):
+                self._edit_live(effect)
         self.effects.extend(outcome.effects)
         self.last_outcome = outcome
         return outcome
+
+    def _edit_live(self, update: LiveUpdate) -> None:
+        """A set's live message shows what it was last edited to, as in Telegram."""
+        for index in range(len(self.replies) - 1, -1, -1):
+            if self.replies[index].live:
+                self.replies[index] = Reply(
+                    update.text, update.choices, update.step_no, update.columns, live=True
+                )
+                return
 
     def send(self, text: str) -> Outcome:
         return self.event(Text(text))
@@ -49,17 +74,25 @@ class CoachPlayer:
     def command(self, name: str, argument: str = "") -> Outcome:
         return self.event(Command(name, argument))
 
-    def tap(self, label: str) -> Outcome:
+    def tap(self, label: str, *, seconds: float = 1) -> Outcome:
         """Press the button with this label on the newest question, as a Telegram user would."""
         question = self.question
         for choice in question.choices:
             if choice.label.casefold() == label.casefold():
-                return self.event(Choose(choice.id, question.step_no))
+                return self.event(Choose(choice.id, question.step_no), seconds=seconds)
         raise AssertionError(f"no button {label!r} in {[c.label for c in question.choices]}")
 
     def time_up(self) -> Outcome:
-        timer = next(e for e in reversed(self.effects) if isinstance(e, StartHoldTimer))
-        return self.event(HoldTimeUp(timer.step_no), seconds=timer.seconds)
+        """The coach's newest timer fires, at the moment it asked for."""
+        timer = next(e for e in reversed(self.effects) if isinstance(e, WakeAt))
+        return self.event(
+            HoldTimeUp(timer.step_no), seconds=max(0.0, (timer.at - self.clock).total_seconds())
+        )
+
+    def run_set(self) -> None:
+        """Let the running set run by its timers until it is over."""
+        while self.step is Step.HOLDING:
+            self.time_up()
 
     def advance_days(self, days: float) -> None:
         self.clock += timedelta(days=days)
@@ -156,15 +189,16 @@ class CoachPlayer:
         self.to_feel()
 
     def to_feel(self) -> None:
-        """In a session: hold through the current set, up to "How did that feel?"."""
-        while self.step is not Step.ASK_FEEL:
+        """In a session: one Start, and the set runs by its timers to "How did that feel?"."""
+        if self.step is Step.HOLD_READY:
             self.tap("Start")
-            self.time_up()
+        self.run_set()
 
     def report_pain(self, score: str, kind: str | None = None) -> Outcome:
-        """In a session: through the current set, then "Pain", its score and (if asked) kind."""
+        """In a session: through the current set, then "It hurts", its score and (if asked)
+        kind."""
         self.to_feel()
-        self.tap("Pain")
+        self.tap("It hurts")
         outcome = self.tap(score)
         return self.tap(kind) if kind is not None else outcome
 
@@ -176,11 +210,12 @@ class CoachPlayer:
         self.report_pain(score, kind)
         return self.play_out({Step.ASK_FEEL: "Steady", Step.ASK_CHECKIN: "Yes"}, by_timer=True)
 
-    def play_out(self, answers: dict[Step, str], *, by_timer: bool = False) -> Outcome:
-        """Answer every question by its step until the session ends (holds end by Done)."""
-        while self.step is not Step.IDLE:
+    def play_out(self, answers: dict[Step, str], *, by_timer: bool = True) -> Outcome:
+        """Answer every question by its step until the session ends (sets run by their timers,
+        or, with `by_timer=False`, end at once by Done)."""
+        while self.step in SESSION_STEPS:
             if self.step is Step.HOLDING and by_timer:
-                self.time_up()
+                self.run_set()
             else:
                 self.tap({Step.HOLD_READY: "Start", Step.HOLDING: "Done", **answers}[self.step])
         assert self.last_outcome is not None
@@ -198,3 +233,49 @@ class CoachPlayer:
         return self.play_out(
             {Step.ASK_FEEL: feeling, Step.ASK_CHECKIN: checkin}, by_timer=by_timer
         )
+
+    def count_session(self, *, foundation_ok: bool = True) -> SessionCount:
+        """Play one whole session as a person would, from /session to the summary: read and get
+        ready before each Start, answer every question in a tap, let every set run by its
+        timer. Counts inputs, messages (edits apart) and the minutes it took."""
+        count = SessionCount()
+        began = self.clock
+        first = len(self.replies)
+        self.command("session")
+        count.inputs += 1
+        if self.step is Step.SESSION_INTRO:
+            count.intro_minutes = _minutes_in(self.question.text)
+        edits = 0
+        while self.step in SESSION_STEPS:
+            if self.step is Step.HOLDING:
+                before = len(self.effects)
+                self.time_up()
+                edits += sum(1 for e in self.effects[before:] if isinstance(e, LiveUpdate))
+                continue
+            if self.step is Step.ASK_FEEL:
+                count.edits_per_set.append(edits)
+                edits = 0
+            answers = {
+                Step.SESSION_INTRO: "Let's go",
+                Step.HOLD_READY: "Start",
+                Step.ASK_FEEL: "Steady",
+                Step.ASK_CHECKIN: "Yes",
+            }
+            if self.step not in answers:
+                raise AssertionError(f"unexpected question at {self.step}: {self.last_text}")
+            read = READ_SECONDS if self.step is Step.HOLD_READY else TAP_SECONDS
+            self.tap(answers[self.step], seconds=read)
+            count.inputs += 1
+        # A reply with a picture is two messages in Telegram: the animation, then the text.
+        sent = self.replies[first:]
+        count.messages = len(sent) + sum(1 for reply in sent if reply.picture)
+        count.seconds = (self.clock - began).total_seconds()
+        return count
+
+
+def _minutes_in(text: str) -> int:
+    import re
+
+    found = re.search(r"about (\d+) minute", text)
+    assert found, text
+    return int(found.group(1))

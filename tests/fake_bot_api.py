@@ -112,6 +112,7 @@ class Call(NamedTuple):
 
     method: str
     params: dict[str, Any]
+    at: float = 0.0  # time.monotonic() when the request arrived
 
 
 @dataclass(frozen=True)
@@ -439,6 +440,7 @@ class FakeBotApi:
 
     def _reset_state(self) -> None:
         self._calls: list[Call] = []
+        self._faulted_calls: set[int] = set()  # indices of calls answered by an injected fault
         self._pending: list[dict[str, Any]] = []
         self._all_updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(100_001)
@@ -532,6 +534,20 @@ class FakeBotApi:
         wanted = method.lower()
         with self._cond:
             return [c.params for c in self._calls if c.method.lower() == wanted]
+
+    def edit_gaps(self, chat_id: int) -> list[float]:
+        """Seconds between consecutive edit requests to one chat, as they arrived here (a
+        request refused by an injected fault, such as a 429, made no edit)."""
+        edits = ("editmessagetext", "editmessagereplymarkup", "editmessagecaption")
+        with self._cond:
+            times = [
+                c.at
+                for index, c in enumerate(self._calls)
+                if c.method.lower() in edits
+                and str(c.params.get("chat_id")) == str(chat_id)
+                and index not in self._faulted_calls
+            ]
+        return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
 
     @property
     def unknown_methods(self) -> list[Call]:
@@ -726,6 +742,17 @@ class FakeBotApi:
             }
             self._user_action(chat_id, f"user: [press #{message_id} {callback_data!r}]")
             return self.push_update({"callback_query": query})
+
+    def user_deletes(self, chat_id: int, message_id: int) -> None:
+        """The user deletes a bot message in their chat: edits to it fail from now on."""
+        with self._cond:
+            for msg in self._messages[chat_id]:
+                if msg.message_id == message_id:
+                    msg.deleted = True
+                    self._user_action(chat_id, f"user: [deleted #{message_id}]")
+                    self._cond.notify_all()
+                    return
+        raise LookupError(f"bot message {message_id} not found in chat {chat_id}")
 
     def press_button(self, chat_id: int, label: str, user_id: int | None = None) -> dict[str, Any]:
         """Press the button labelled ``label`` (case-insensitive) on the newest bot message
@@ -1058,9 +1085,11 @@ class FakeBotApi:
             self._respond_error(handler, _ApiError(400, "Bad Request: can't parse request"))
             return
         with self._cond:
-            self._calls.append(Call(method, params))
+            self._calls.append(Call(method, params, time.monotonic()))
             self._cond.notify_all()
             fault = self._take_fault(method.lower()) if token == self.token else None
+            if fault is not None:
+                self._faulted_calls.add(len(self._calls) - 1)
         if token != self.token:
             self._respond_error(handler, _ApiError(401, "Unauthorized"))
             return

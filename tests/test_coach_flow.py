@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from conversations.events import Choose, HoldTimeUp, Unsupported
 from conversations.records import Decision, Feeling
-from conversations.replies import CancelHoldTimer, RecordSession, StartHoldTimer
+from conversations.replies import CancelHoldTimer, LiveUpdate, RecordSession, WakeAt
 from conversations.state import Step
 from tests.coach_player import CoachPlayer
 
@@ -85,29 +87,81 @@ def test_a_whole_session_ends_in_a_summary_with_the_decision() -> None:
     assert record.record.decision is Decision.DOSE_UP
     stage = player.programme.stage(1)
     assert len(record.record.checkins) == len(stage.exercises)
-    sides = sum(len(e.side_names) for e in stage.exercises)
-    assert len(record.record.sets) == sides
+    # One set per exercise, every side in it.
+    assert len(record.record.sets) == len(stage.exercises)
     assert all(s.feeling is Feeling.STEADY for s in record.record.sets)
     assert player.state.activity.total_sessions == 1
     assert player.state.activity.streak == 1
 
 
-def test_every_hold_is_timed_and_done_ends_it_early() -> None:
+def test_one_start_runs_the_whole_set_and_done_ends_it_early() -> None:
+    player = CoachPlayer()
+    player.onboard()
+    player.begin_session()
+    started = player.tap("Start")
+    (timer,) = [e for e in started.effects if isinstance(e, WakeAt)]
+    first = player.programme.stage(1).exercises[0]
+    assert timer.at == player.clock + timedelta(seconds=first.seconds)
+    assert started.replies[-1].live
+    assert player.step is Step.HOLDING
+    # The hold ends by itself: a rest, then the next hold, each one edit of the live message.
+    rest = player.time_up()
+    assert [e.text.splitlines()[-1] for e in rest.effects if isinstance(e, LiveUpdate)] == [
+        f"Rest {first.rest_seconds} s"
+    ]
+    nxt = player.time_up()
+    live = [e for e in nxt.effects if isinstance(e, LiveUpdate)]
+    assert "Rep 2 of 4" in live[0].text
+    assert nxt.replies == ()  # no new messages while a set runs
+    outcome = player.event(Choose("done", player.state.flow.step_no), seconds=4)
+    assert CancelHoldTimer() in outcome.effects
+    assert player.step is Step.ASK_FEEL
+    holds = player.state.flow.session.holds if player.state.flow.session else ()
+    assert [(h.held_seconds, h.ended_early) for h in holds] == [
+        (first.seconds, False),
+        (4, True),
+        (0, True),
+        (0, True),
+    ]
+
+
+def test_a_set_resumes_at_the_right_hold_after_a_late_wake_and_closes_when_long_past() -> None:
     player = CoachPlayer()
     player.onboard()
     player.begin_session()
     player.tap("Start")
-    timer = player.last_outcome.effects[0] if player.last_outcome else None
-    assert isinstance(timer, StartHoldTimer)
     first = player.programme.stage(1).exercises[0]
-    assert timer.seconds == first.seconds
-    assert player.step is Step.HOLDING
-    outcome = player.event(Choose("done", player.state.flow.step_no), seconds=4)
-    assert CancelHoldTimer() in outcome.effects
-    hold = player.state.flow.session.holds[-1] if player.state.flow.session else None
-    assert hold is not None
-    assert hold.held_seconds == 4
-    assert hold.ended_early
+    step_no = player.state.flow.step_no
+    # Down for 45 s: the wake comes late and finds the set in its third rep.
+    player.event(HoldTimeUp(step_no), seconds=45)
+    session = player.state.flow.session
+    assert session is not None
+    assert session.hold_index == 45 // (first.seconds + first.rest_seconds)
+    # Down for an hour: the set is closed, its holds left counted as cut short.
+    player.event(HoldTimeUp(step_no), seconds=3600)
+    assert player.step is Step.ASK_FEEL
+    assert "cut short" in player.last_text
+
+
+def test_shaky_marks_the_current_hold_and_pause_waits_for_go_on() -> None:
+    player = CoachPlayer()
+    player.onboard()
+    player.begin_session()
+    player.tap("Start")
+    marked = player.tap("Shaky")
+    assert marked.replies == ()
+    paused = player.tap("Pause")
+    assert CancelHoldTimer() in paused.effects
+    assert player.labels == ["Go on", "It hurts", "Done"]
+    player.advance_days(0.01)
+    going = player.tap("Go on")
+    assert any(isinstance(e, WakeAt) for e in going.effects)
+    player.run_set()
+    player.tap("Steady")
+    player.tap("Yes")
+    session = player.state.flow.session
+    assert session is not None
+    assert session.shaky_holds == 1
 
 
 def test_a_late_timer_for_an_answered_hold_changes_nothing() -> None:
@@ -130,7 +184,7 @@ def test_sharp_pain_stops_the_session_and_steps_back() -> None:
     doses_before = dict(player.state.position.doses)
     player.advance_days(1)
     player.to_first_feel()
-    player.tap("Pain")
+    player.tap("It hurts")
     player.tap("3")
     player.tap("Sharp")
     assert "stop here" in player.last_text
@@ -147,7 +201,7 @@ def test_pain_of_six_stops_at_once_without_asking_the_kind() -> None:
     player = CoachPlayer()
     player.onboard()
     player.to_first_feel()
-    player.tap("Pain")
+    player.tap("It hurts")
     player.send("6")
     assert records(player)[-1].record.decision is Decision.SAFETY_STOP
 
@@ -158,7 +212,7 @@ def test_two_safety_stops_in_a_week_pause_the_programme_until_cleared() -> None:
     for day in range(2):
         player.advance_days(day)
         player.to_first_feel()
-        player.tap("Pain")
+        player.tap("It hurts")
         player.tap("8")
         player.answer_screen()  # pain above 5 asks the screen at once
     assert player.step is Step.SAFETY_PAUSED
@@ -186,7 +240,7 @@ def test_dull_pain_of_four_carries_on_and_repeats_the_dose() -> None:
         elif player.step is Step.HOLDING:
             player.time_up()
         elif player.step is Step.ASK_FEEL:
-            player.tap("Steady" if pained else "Pain")
+            player.tap("Steady" if pained else "It hurts")
         elif player.step is Step.ASK_PAIN_SCORE:
             player.tap("4")
         elif player.step is Step.ASK_PAIN_KIND:
@@ -212,7 +266,7 @@ def test_stop_ends_the_session_and_keeps_what_was_done() -> None:
     assert player.step is Step.IDLE
     record = records(player)[-1].record
     assert not record.completed
-    assert len(record.holds) == 1
+    assert [h.ended_early for h in record.holds] == [False, True, True, True]
     assert player.state.position.sessions_in_stage == 0
 
 

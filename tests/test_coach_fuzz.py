@@ -107,9 +107,9 @@ def check_invariants(before: Coachee, after: Coachee, forgotten: bool) -> None:
         assert 0 <= session.exercise_index < len(session.plan)
         exercise_id, count = session.plan[session.exercise_index]
         exercise = PROGRAMME.exercise(exercise_id)
-        assert 0 <= session.side_index < len(exercise.side_names)
-        assert 0 <= session.hold_index < count
-        assert (flow.step is Step.HOLDING) == (session.hold_started_at is not None)
+        assert session.side_index == 0
+        assert 0 <= session.hold_index < count * len(exercise.side_names)
+        assert (flow.step is Step.HOLDING) == (session.phase is not None)
     else:
         assert flow.session is None
     position = after.position

@@ -95,7 +95,7 @@ def test_after_a_painful_session_the_next_nudge_asks_about_the_back_first() -> N
     player = onboarded()
     player.begin_session()
     painful = {
-        Step.ASK_FEEL: "Pain",
+        Step.ASK_FEEL: "It hurts",
         Step.ASK_PAIN_SCORE: "4",
         Step.ASK_PAIN_KIND: "Dull ache",
         Step.ASK_CHECKIN: "Yes",

@@ -63,8 +63,12 @@ def total(position: Position) -> int:
             "repeat_consolidate",
         ),
         (
-            "clean at ceiling, second day, enough sessions: advance",
-            ceiling(sessions_in_stage=4, ceiling_clean_dates=(TODAY - timedelta(days=1),)),
+            "clean at ceiling, second day, enough sessions, 14th day: advance",
+            ceiling(
+                sessions_in_stage=4,
+                ceiling_clean_dates=(TODAY - timedelta(days=1),),
+                stage_started_on=TODAY - timedelta(days=13),
+            ),
             facts(),
             Decision.ADVANCE,
             "advance",
@@ -82,6 +86,45 @@ def total(position: Position) -> int:
             facts(),
             Decision.REPEAT,
             "at_ceiling",
+        ),
+        (
+            "clean at ceiling on two days, enough sessions, but the 13th day: not yet",
+            ceiling(
+                sessions_in_stage=9,
+                ceiling_clean_dates=(TODAY - timedelta(days=1),),
+                stage_started_on=TODAY - timedelta(days=12),
+            ),
+            facts(),
+            Decision.REPEAT,
+            "at_ceiling",
+        ),
+        (
+            "a hold ended early with Done counts as shaky: repeat",
+            floor(),
+            SessionFacts((S, S, S), (Y, Y), holds=12, shaky_holds=1),
+            Decision.REPEAT,
+            "repeat_not_clean",
+        ),
+        (
+            "most holds cut short twice in a row: step back",
+            floor(shaky_sessions_in_row=1, doses={"s1-dead-bug": 5}),
+            SessionFacts((S, S, S), (Y, Y), holds=12, shaky_holds=7),
+            Decision.STEP_BACK,
+            "step_back",
+        ),
+        (
+            "a step back at the floor: the dose stays, and says so",
+            floor(shaky_sessions_in_row=1),
+            facts((K, K, S)),
+            Decision.STEP_BACK,
+            "step_back_floor",
+        ),
+        (
+            "a second session on the same day: extra practice, nothing changes",
+            floor(counted_on=TODAY),
+            facts(),
+            Decision.REPEAT,
+            "extra_practice",
         ),
         (
             "a shaky set: repeat",
@@ -148,7 +191,7 @@ def test_decision_table(
     assert (verdict.decision, verdict.reason) == (decision, reason), name
     if decision is Decision.DOSE_UP:
         assert total(after) > total(position)
-    elif decision is Decision.STEP_BACK:
+    elif reason == "step_back":
         assert total(after) < total(position)
     elif decision is Decision.ADVANCE:
         assert after.stage == position.stage + 1
@@ -157,12 +200,14 @@ def test_decision_table(
     else:
         assert total(after) == total(position)
         assert after.stage == position.stage
+    if reason == "extra_practice":
+        assert after == position
 
 
 def test_dose_up_stops_at_the_ceiling() -> None:
     position = floor()
-    for _ in range(20):
-        position, _ = decide(PROGRAMME, position, facts(), today=TODAY)
+    for day in range(20):
+        position, _ = decide(PROGRAMME, position, facts(), today=TODAY + timedelta(days=day))
         if at_ceiling(PROGRAMME, position):
             break
     assert at_ceiling(PROGRAMME, position)
@@ -178,7 +223,11 @@ def test_step_back_never_goes_below_the_floor() -> None:
 
 
 def test_stage_never_skips_and_never_advances_within_one_decision() -> None:
-    position = ceiling(sessions_in_stage=20, ceiling_clean_dates=(TODAY - timedelta(days=3),))
+    position = ceiling(
+        sessions_in_stage=20,
+        ceiling_clean_dates=(TODAY - timedelta(days=3),),
+        stage_started_on=TODAY - timedelta(days=30),
+    )
     after, _ = decide(PROGRAMME, position, facts(), today=TODAY)
     assert after.stage == 2
 
@@ -201,9 +250,9 @@ def test_safety_stop_thresholds(score: int | None, kind: PainKind | None, stop: 
 
 def test_a_safety_stop_steps_back_and_two_in_a_week_pause() -> None:
     now = datetime(2026, 11, 25, 18, tzinfo=UTC)
-    position = floor(doses={"s1-dead-bug": 7})
+    position = floor(doses={"s1-dead-bug": 5})
     once = safety_stop(PROGRAMME, position, now=now)
-    assert once.doses["s1-dead-bug"] == 5
+    assert once.doses["s1-dead-bug"] == 4
     assert not once.safety_paused
     assert once.screen_due
     twice = safety_stop(PROGRAMME, once, now=now + timedelta(days=6))
@@ -213,10 +262,20 @@ def test_a_safety_stop_steps_back_and_two_in_a_week_pause() -> None:
 
 
 def test_to_advance_counts_what_is_missing() -> None:
-    one_left = ceiling(sessions_in_stage=4, ceiling_clean_dates=(TODAY - timedelta(days=1),))
+    one_left = ceiling(
+        sessions_in_stage=4,
+        ceiling_clean_dates=(TODAY - timedelta(days=1),),
+        stage_started_on=TODAY - timedelta(days=13),
+    )
     needs = to_advance(PROGRAMME, one_left, TODAY)
     assert needs is not None
     assert needs.sessions == 1
+    assert needs.days_left == 1
+    early = one_left.model_copy(update={"stage_started_on": TODAY - timedelta(days=3)})
+    waiting = to_advance(PROGRAMME, early, TODAY)
+    assert waiting is not None
+    assert waiting.days_left == 11
+    assert waiting.sessions == 11  # one a day: the days, not the doses, are what is missing
     from_floor = to_advance(PROGRAMME, floor(), TODAY)
     assert from_floor is not None
     assert from_floor.sessions >= 5

@@ -175,6 +175,8 @@ async def test_pressing_answers_at_once_shows_the_choice_and_asks_the_next(
         answer = fake.callback_answer(query_id)
         assert answer is not None
         assert answer.text is None
+        # Marking the pressed question is an edit: it comes after the reply, in its own time.
+        await until(lambda: fake.message(CHAT, question.message_id).edits, what="the edit")
         shown = fake.message(CHAT, question.message_id)
         assert shown.body.endswith("\n\n→ No")
         assert shown.buttons == []  # cannot be pressed twice
@@ -277,6 +279,7 @@ async def test_a_double_tap_advances_once(fake: FakeBotApi, tmp_path: Path) -> N
         assert [a.text for a in answers if a is not None] == [None, STALE]
         assert step_of(coach) == (Step.SCREEN_CLINICIAN, step_no + 1)
         assert len(fake.messages(CHAT)) == 2  # the first question and the next one
+        await until(lambda: fake.message(CHAT, question.message_id).edits, what="the edit")
         assert len(fake.message(CHAT, question.message_id).edits) == 1
 
 
@@ -341,50 +344,92 @@ async def test_unknown_commands_and_arguments_reach_the_coach(
         user.command("/teleport")
         await user.next_message("I don't know that command")
         user.command("/pause 3")
-        await user.next_message("no nudges for 3 day(s)")
+        await user.next_message("no nudges for 3 days")
         state = coach.service.state_of("telegram", str(CHAT))
         assert state is not None
         assert state.activity.paused_until is not None
 
 
-# --- holds --------------------------------------------------------------------------------------
+# --- a running set -----------------------------------------------------------------------------
 
 
-async def test_start_arms_a_hold_timer_and_done_ends_it(fake: FakeBotApi, tmp_path: Path) -> None:
-    async with running_coach(fake, tmp_path) as coach:
-        user = TelegramUser(fake)
-        await to_first_hold(user)
-        holding = await user.tap("Start", expect="Go!")
-        assert "Done" in holding.button_labels
-        assert len(coach.hold_jobs()) == 1
-        job = coach.hold_jobs()[0]
-        assert job.data.step_no == step_of(coach)[1]
-        # Noted once the send returns, so that time's up can take the Done button away.
-        await until(lambda: job.data.message_id == holding.message_id, what="the message id")
-
-        await user.tap("Done", expect="Rest for about")
-        await until(lambda: not coach.hold_jobs(), what="the hold job to go")
-        assert step_of(coach)[0] is Step.HOLD_READY
-
-
-async def test_a_hold_running_at_a_restart_is_rearmed_from_the_database(
+async def test_start_runs_the_set_in_one_live_message_and_done_ends_it(
     fake: FakeBotApi, tmp_path: Path
 ) -> None:
     clock = SteadyClock()
     async with running_coach(fake, tmp_path, clock=clock) as coach:
         user = TelegramUser(fake)
         await to_first_hold(user)
-        await user.tap("Start", expect="Go!")
+        live = await user.tap("Start", expect="Rep 1 of 4")
+        assert live.button_labels == ["Shaky", "It hurts", "Pause", "Done"]
+        assert len(coach.hold_jobs()) == 1  # one timer for the chat
+        job = coach.hold_jobs()[0]
+        assert job.data.step_no == step_of(coach)[1]
+        # The rep ends by itself: the same message now shows the rest (no new message).
+        sent = len(fake.messages(CHAT))
+        await until(lambda: "Rest" in fake.message(CHAT, live.message_id).body, 20, "the rest")
+        assert len(fake.messages(CHAT)) == sent
+        answers = len(fake.callback_answers)
+        user.press("Shaky")
+        await until(lambda: len(fake.callback_answers) > answers, what="the pop-up")
+        assert fake.callback_answers[-1].text == "Noted: hold 1 was shaky."
+        await user.tap("Done", expect="How did that set")
+        await until(lambda: not coach.hold_jobs(), what="the timer to go")
+        await until(
+            lambda: fake.message(CHAT, live.message_id).body.endswith("1 of 4 complete."),
+            what="the live message closed",
+        )
+        assert fake.message(CHAT, live.message_id).button_labels == []
+        assert step_of(coach)[0] is Step.ASK_FEEL
+        assert all(gap >= 3 for gap in fake.edit_gaps(CHAT))
+
+
+async def test_a_set_running_at_a_restart_goes_on_from_the_database(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    clock = SteadyClock()
+    async with running_coach(fake, tmp_path, clock=clock) as coach:
+        user = TelegramUser(fake)
+        await to_first_hold(user)
+        await user.tap("Start", expect="Rep 1 of 4")
         assert step_of(coach)[0] is Step.HOLDING
 
-    # Restarted a minute later: the hold fell due while the bot was down, so it ends at once.
-    clock.shift(timedelta(minutes=1))
+    # Restarted 12 s later: the first rep is over, the rest runs; the set goes on from there.
+    clock.shift(timedelta(seconds=12))
     user.since = fake.mark(CHAT)
     async with running_coach(fake, tmp_path, clock=clock) as coach:
-        time_up = await user.next_question("Time's up")
-        assert "Rest for about" in time_up.body
-        assert step_of(coach)[0] is Step.HOLD_READY
+        live = await user.next_question("Rest 5 s")
+        assert step_of(coach)[0] is Step.HOLDING
+        await until(lambda: "Rep 2 of 4" in fake.message(CHAT, live.message_id).body, 20)
+        assert len(coach.hold_jobs()) == 1
+
+
+async def test_a_set_long_past_at_a_restart_is_closed_as_cut_short(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    clock = SteadyClock()
+    async with running_coach(fake, tmp_path, clock=clock) as coach:
+        user = TelegramUser(fake)
+        await to_first_hold(user)
+        await user.tap("Start", expect="Rep 1 of 4")
+
+    clock.shift(timedelta(hours=1))
+    user.since = fake.mark(CHAT)
+    async with running_coach(fake, tmp_path, clock=clock) as coach:
+        await user.next_question("count as cut short")
+        assert step_of(coach)[0] is Step.ASK_FEEL
         assert coach.hold_jobs() == ()
+
+
+async def test_a_deleted_live_message_is_sent_again(fake: FakeBotApi, tmp_path: Path) -> None:
+    async with running_coach(fake, tmp_path):
+        user = TelegramUser(fake)
+        await to_first_hold(user)
+        live = await user.tap("Start", expect="Rep 1 of 4")
+        fake.user_deletes(CHAT, live.message_id)
+        again = await user.next_question("Rest 5 s", seconds=20)
+        assert again.message_id != live.message_id
+        assert again.button_labels == ["Shaky", "It hurts", "Pause", "Done"]
 
 
 # --- Telegram's errors --------------------------------------------------------------------------
@@ -408,7 +453,7 @@ async def test_403_on_send_marks_the_user_inactive(fake: FakeBotApi, tmp_path: P
     async with running_coach(fake, tmp_path) as coach:
         user = TelegramUser(fake)
         await to_first_hold(user)
-        await user.tap("Start", expect="Go!")
+        await user.tap("Start", expect="Rep 1 of 4")
         assert coach.user_row().active
         assert coach.user_row().next_nudge_at is not None
         assert coach.hold_jobs()
@@ -436,7 +481,9 @@ async def test_403_on_editing_a_pressed_question_marks_the_user_inactive(
         fake.fail_next("editMessageText", 403, "Forbidden: bot was blocked by the user")
         user.press("No")
         await until(lambda: not coach.user_row().active, what="the user marked inactive")
-        assert len(fake.messages(CHAT)) == 1  # nothing more was sent
+        # The next question went out before the (unhurried) edit of the pressed one; after it,
+        # nothing more.
+        assert len(fake.messages(CHAT)) == 2
 
 
 async def test_a_network_error_on_send_is_retried(fake: FakeBotApi, tmp_path: Path) -> None:

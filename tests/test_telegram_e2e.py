@@ -1,10 +1,12 @@
 """The coach on Telegram end to end: the real `python -m bot` process, over HTTP on loopback,
 against the fake Bot API server, with a user pressing the buttons the bot actually sent.
 
-The main test onboards, plays a whole stage-1 session to the summary (one hold ends by its real
-timer), starts another, is killed with SIGKILL in the middle of a hold, restarts, sees the hold
-end by the timer rebuilt from the database, and carries on with /session to the summary. The
-bot's whole log is then searched for the token.
+The main test onboards and plays a whole stage-1 session to the summary: one Start per set, each
+set one live message edited at its phase changes (the first two sets run by their own timers,
+the others end with Done), at most 25 user actions, and never two edits of the chat within 3 s
+as measured at the server. It then starts another session, is killed with SIGKILL in the middle
+of a set, restarts, and sees the set go on by the timer rebuilt from the database, to the
+summary. The bot's whole log is then searched for the token.
 """
 
 from __future__ import annotations
@@ -20,36 +22,50 @@ from tests.fake_bot_api import BotMessage, FakeBotApi
 from tests.telegram_helpers import CHAT, TOKEN, BotProcess, TelegramUser, onboard_answers
 
 STARTUP_SECONDS = 30
-HOLD_SECONDS = 25  # a 10 s hold, with room for a slow machine
+SET_SECONDS = 150  # the longest stage-1 set at the floor runs 100 s; room for a slow machine
+PHASE_SECONDS = 30  # a hold of 10 s, with room for a slow machine
+LIVE_BUTTONS = ["Shaky", "It hurts", "Pause", "Done"]
+
+
+def wait_edited(user: TelegramUser, live: BotMessage, contains: str, seconds: float) -> None:
+    """Wait until the set's live message shows `contains` (the set went on by itself)."""
+    user.fake.wait_for(
+        lambda: contains in user.fake.message(CHAT, live.message_id).body,
+        timeout=seconds,
+        description=f"the live message to show {contains!r}",
+    )
 
 
 def play_to_summary(
-    user: TelegramUser, question: BotMessage, *, timed_holds: int = 0
-) -> BotMessage:
-    """Answer whatever the bot asks, by its buttons, until the session summary.
+    user: TelegramUser, question: BotMessage, *, timed_sets: int = 0
+) -> tuple[BotMessage, list[BotMessage]]:
+    """Answer whatever the bot asks, by its buttons, until the session summary; return it and
+    the live message of every set.
 
-    The first `timed_holds` holds end by the bot's own timer; the rest by pressing Done."""
+    The first `timed_sets` sets run to their end by the bot's own timers; the others end by
+    Done once the live message has shown the first rest."""
+    lives: list[BotMessage] = []
     while "Session done" not in question.body:
         labels = question.button_labels
         if "Let's go" in labels:
             question = user.wait_tap("Let's go")
         elif "Start" in labels:
-            question = user.wait_tap("Start", "Go!")
-        elif "Done" in labels and timed_holds:
-            timed_holds -= 1
-            question = user.wait_question("Time's up", seconds=HOLD_SECONDS)
-            held = user.fake.messages(CHAT)[question.index - 1]
-            assert "Go!" in held.body
-            assert "Done" not in held.button_labels  # time's up took the button away
-        elif "Done" in labels:
-            question = user.wait_tap("Done")
+            live = user.wait_tap("Start", " 1 of ")
+            assert live.button_labels == LIVE_BUTTONS
+            lives.append(live)
+            if timed_sets:
+                timed_sets -= 1
+                question = user.wait_question("How did that set", seconds=SET_SECONDS)
+            else:
+                wait_edited(user, live, "Rest", PHASE_SECONDS)
+                question = user.wait_tap("Done", "How did that set")
         elif "Steady" in labels:
             question = user.wait_tap("Steady")
         elif "Not sure" in labels:
             question = user.wait_tap("Yes")
         else:
             raise AssertionError(f"unexpected question: {question.body!r} {labels}")
-    return question
+    return question, lives
 
 
 def onboard(user: TelegramUser) -> None:
@@ -68,6 +84,11 @@ def wait_started(fake: FakeBotApi, after: int) -> None:
     fake.wait_for_call("getUpdates", timeout=STARTUP_SECONDS, after=after)
 
 
+def user_actions(fake: FakeBotApi, since: int) -> int:
+    """Messages and button presses the user sent since update number `since`."""
+    return len(fake.updates[since:])
+
+
 @pytest.mark.slow
 def test_a_user_trains_on_telegram_and_a_killed_bot_carries_on(tmp_path: Path) -> None:
     log_file = tmp_path / "bot.log"
@@ -81,19 +102,36 @@ def test_a_user_trains_on_telegram_and_a_killed_bot_carries_on(tmp_path: Path) -
 
             # A dropped connection and a flood-control answer on the way: both recovered.
             fake.drop_next("sendMessage")
+            began, sent_before = len(fake.updates), len(fake.messages(CHAT))
             intro = user.wait_tap("Start a session", "Find a mat")
             fake.fail_next("editMessageText", 429, retry_after=1)
             first = user.wait_tap("Let's go", "tap Start")
-            assert "→ Let's go" in fake.message(CHAT, intro.message_id).body
-            summary = play_to_summary(user, first, timed_holds=1)
+            summary, lives = play_to_summary(user, first, timed_sets=2)
             assert "Next time:" in summary.body
+            fake.wait_for(
+                lambda: "→ Let's go" in fake.message(CHAT, intro.message_id).body,
+                description="the intro marked as answered",
+            )
 
-            # The next session, killed in the middle of its second hold.
+            # The whole first session: 5 sets, one Start each, within the budget.
+            assert len(lives) == 5
+            assert user_actions(fake, began) <= 25
+            assert len(fake.messages(CHAT)) - sent_before <= 40
+            # Each set is one live message, edited at its phase changes: the timed sets show
+            # every phase (hold, rest, ... set done), never a countdown.
+            for live in lives[:2]:
+                shown = fake.message(CHAT, live.message_id)
+                assert shown.body.splitlines()[-1].startswith("Set done")
+                assert len(shown.edits) >= 3
+                assert shown.button_labels == []
+            live_messages = [m for m in fake.messages(CHAT) if m.message_id >= lives[0].message_id]
+            assert sum(1 for m in live_messages if "Pause" in str(m.params)) == 5
+
+            # The next session, killed in the middle of its first set.
             user.wait_tap("Start a session", "Find a mat")
             user.wait_tap("Let's go", "tap Start")
-            user.wait_tap("Start", "Go!")
-            user.wait_tap("Done", "Rest for about")
-            holding = user.wait_tap("Start", "Go!")
+            live = user.wait_tap("Start", " 1 of ")
+            wait_edited(user, live, "Rest", PHASE_SECONDS)
             fake.wait_for(lambda: not fake.pending_updates, description="updates confirmed")
         finally:
             bot.kill()
@@ -103,13 +141,13 @@ def test_a_user_trains_on_telegram_and_a_killed_bot_carries_on(tmp_path: Path) -
         bot = BotProcess(fake, tmp_path, log_file)
         try:
             wait_started(fake, after=calls)
-            # The hold's timer comes back from the database and ends it without a press.
-            time_up = user.wait_question("Time's up", seconds=HOLD_SECONDS)
-            assert time_up.index > holding.index
-            user.command("/session")
-            resumed = user.wait_question("carry on")
-            assert "tap Start" in resumed.body
-            summary = play_to_summary(user, resumed)
+            # The set's timer comes back from the database: the set goes on by itself, in a
+            # live message of its own (the old one's id died with the process), to its end.
+            resumed = user.wait_question("of 4", seconds=PHASE_SECONDS)
+            assert resumed.button_labels == LIVE_BUTTONS
+            feel = user.wait_question("How did that set", seconds=SET_SECONDS)
+            assert feel.index > resumed.index
+            summary, _ = play_to_summary(user, feel)
             assert "Next time:" in summary.body
             assert summary.button_labels == ["Start a session"]
             bot.proc.send_signal(signal.SIGTERM)  # a clean stop, this time
@@ -118,6 +156,10 @@ def test_a_user_trains_on_telegram_and_a_killed_bot_carries_on(tmp_path: Path) -
             if bot.proc.poll() is None:
                 bot.kill()
 
+        # Never two edits of the chat within 3 s, measured where Telegram would measure them.
+        gaps = fake.edit_gaps(CHAT)
+        assert gaps
+        assert min(gaps) >= 3.0, sorted(gaps)[:5]
         presses = [u for u in fake.updates if "callback_query" in u]
         assert len(fake.callback_answers) == len(presses)
         assert all(answer.text is None for answer in fake.callback_answers)  # none was stale
@@ -126,7 +168,7 @@ def test_a_user_trains_on_telegram_and_a_killed_bot_carries_on(tmp_path: Path) -
 
     log = log_file.read_text(encoding="utf-8")
     assert "Application started" in log  # the log did capture the bot's lines
-    assert "Rebuilt 1 hold timer" in log
+    assert "Rebuilt 1 set timer" in log
     assert "retrying" in log  # the dropped send
     assert "Rate limit hit" in log  # the 429, waited out by PTB's rate limiter
     assert TOKEN not in log
@@ -202,12 +244,9 @@ def test_an_urgent_flag_means_nothing_trains_that_day_even_by_session_or_start(
             onboard(user)
             user.wait_tap("Start a session", "Find a mat")
             user.wait_tap("Let's go", "tap Start")
-            user.wait_tap("Start", "Go!")
-            user.wait_tap("Done")  # the next hold, or how the set felt
-            while "How did that set" not in fake.messages(CHAT)[-1].body:
-                user.wait_tap("Start", "Go!")
-                user.wait_tap("Done")
-            user.wait_tap("Pain", "How strong")
+            user.wait_tap("Start", " 1 of ")  # the set runs in its live message
+            user.wait_tap("Done", "How did that set")  # ends it early
+            user.wait_tap("It hurts", "How strong")
             user.wait_tap("3", "What kind")
             screen = user.wait_tap("Spreads or tingles", "spreads down a leg")
             assert screen.button_labels == ["Yes", "No"]  # urgent signs first, at once
