@@ -12,14 +12,16 @@ The contract, for any long-running adapter (the Telegram one in polling and in w
 - Nothing personal and nothing secret goes into the file; it is empty, only its age counts.
 
 `python -m bot health` (the Docker HEALTHCHECK) exits 0 when the file was touched within the last
-`MAX_AGE_SECONDS`, else 1. It reads `LIVENESS_FILE` (default `/tmp/spine-coach.alive`) and needs
-neither the database nor the network. The terminal chat does not touch the file: it is not a
-service and has no health check.
+`MAX_AGE_SECONDS`, else 1. It reads `LIVENESS_FILE` (default: one file per database in the
+temporary folder, see `bot.settings.default_liveness_file`, so that bots on one host never vouch
+for each other) and needs neither the database nor the network. The terminal chat does not touch
+the file: it is not a service and has no health check.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -36,6 +38,9 @@ def touch_liveness(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(exist_ok=True)
+        # Stamped with this process's clock, the one `is_alive` reads, not the file system's.
+        now = time.time()
+        os.utime(path, (now, now))
     except OSError as error:
         if path not in _warned:
             _warned.add(path)

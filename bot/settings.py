@@ -1,14 +1,54 @@
-"""Configuration, from environment variables only (and an optional .env file)."""
+"""Configuration, from environment variables only (and an optional .env file).
+
+`load_settings()` is what the entry point uses: a bad value becomes one `SettingsError` line that
+names the variable and says what it accepts (never echoing a secret), instead of a traceback.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_DATABASE_URL = "sqlite:///spine-coach.sqlite3"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DATABASE_FORMS = "sqlite:///path/to/file.sqlite3 or postgresql+psycopg://user:password@host/db"
+
+# What each setting accepts, for the one-line error; the rest fall back to pydantic's words.
+ACCEPTED = {
+    "database_url": DATABASE_FORMS,
+    "log_level": "one of " + ", ".join(LOG_LEVELS),
+    "webhook_port": "a whole number from 1 to 65535",
+    "nudge_tick_seconds": "a number of seconds above 0",
+    "nudge_grace_minutes": "a whole number of minutes, 0 or more",
+    "nudge_send_rate": "messages a second above 0: at most 30, or 1000 with ALLOW_PAID_BROADCAST",
+}
+SECRETS = {"telegram_bot_token", "webhook_secret", "database_url"}
+
+
+class SettingsError(Exception):
+    """A setting the coach cannot use; the message is one line for the operator."""
+
+
+def default_liveness_file(database_url: str) -> Path:
+    """The liveness file of the bot on `database_url`: one per database, so `health` never
+    reports another bot on the same host alive. A relative SQLite path counts from here."""
+    key = database_url
+    try:
+        url = make_url(database_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            key = url.set(database=str(Path(url.database).resolve())).render_as_string(False)
+    except ArgumentError:
+        pass
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"spine-coach-{digest}.alive"
 
 
 class Settings(BaseSettings):
@@ -18,7 +58,7 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = DEFAULT_API_BASE_URL
-    database_url: str = "sqlite:///spine-coach.sqlite3"
+    database_url: str = DEFAULT_DATABASE_URL
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "0.0.0.0"
@@ -32,7 +72,12 @@ class Settings(BaseSettings):
     # with paid broadcasts, which ALLOW_PAID_BROADCAST opts into (Telegram charges for them).
     nudge_send_rate: float = Field(default=29.5, gt=0, le=1000)
     allow_paid_broadcast: bool = False
-    liveness_file: Path = Path("/tmp/spine-coach.alive")
+    # Default: per database (see default_liveness_file), in the system's temporary folder.
+    liveness_file: Path = Field(
+        default_factory=lambda data: default_liveness_file(
+            data.get("database_url", DEFAULT_DATABASE_URL)
+        )
+    )
     # Rendered exercise animations are kept here across restarts (unset: drawn at each start).
     pictures_dir: Path | None = None
 
@@ -43,3 +88,41 @@ class Settings(BaseSettings):
                 "NUDGE_SEND_RATE above 30 needs ALLOW_PAID_BROADCAST=true (paid broadcasts)"
             )
         return self
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_the_coach_knows(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            raise ValueError("not a database URL") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError("not an SQLite or PostgreSQL URL")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _a_logging_level(cls, value: str) -> str:
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError("not a logging level")
+        return value.strip().upper()
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    name = field.upper() or "a setting"
+    accepted = ACCEPTED.get(field)
+    value: Any = first.get("input")
+    shown = "" if field in SECRETS or isinstance(value, dict) else f"={value}"
+    if accepted is None:
+        return f"Bad setting {name}{shown}: {first['msg']}"
+    return f"Bad setting {name}{shown}: it takes {accepted}"
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and .env; SettingsError names the first bad one."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None

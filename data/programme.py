@@ -8,6 +8,7 @@ so a coach editing the content sees exactly what to fix.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 from functools import cache
@@ -16,6 +17,8 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from data import placeholders
 
 DATA_DIR = Path(__file__).resolve().parent
 
@@ -502,9 +505,18 @@ def _require_keys(
 def _check_placeholders(path: Path, section: str, texts: Mapping[str, str]) -> None:
     for key, text in texts.items():
         try:
-            list(string.Formatter().parse(text))
+            fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
         except ValueError as error:
             raise ProgrammeError(f"{path}: field {section}.{key}: {error}") from error
+        filled = placeholders.allowed(section, key)
+        for name in fields:
+            root = re.split(r"[.\[]", name, maxsplit=1)[0]
+            if root not in filled:
+                offered = ", ".join(f"{{{n}}}" for n in sorted(filled)) or "none"
+                raise ProgrammeError(
+                    f"{path}: field {section}.{key}: placeholder {{{name}}} is not one the"
+                    f" coach fills in here (it fills in: {offered})"
+                )
 
 
 class _ProgrammeFile(_Frozen):

@@ -28,11 +28,12 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from bot.pictures.book import PictureBook
-from bot.service import CoachService, system_clock
+from bot.service import CoachService
 from bot.settings import Settings
 from bot.store.db import StoredUser, find_user, make_engine, unit_of_work
 from bot.telegram.app import CoachApplication, build_application
 from data.programme import default_programme
+from tests.clocks import SteadyClock, nudge_time_far_from_now
 from tests.fake_bot_api import BotMessage, FakeBotApi
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +78,7 @@ async def running_coach(
     fake: FakeBotApi,
     tmp_path: Path,
     *,
-    clock: Callable[[], Any] = system_clock,
+    clock: Callable[[], Any] | None = None,
     service_for: Callable[[Engine], CoachService] | None = None,
     retry_delays: Sequence[float] = (0.05, 0.1, 0.2),
     rate_limit_retries: int = 3,
@@ -86,13 +87,14 @@ async def running_coach(
 ) -> AsyncIterator[RunningCoach]:
     """The coach's application, started as `run_polling` would, polling the fake.
 
-    `service_for(engine)` swaps in another service (one that records or fails, say)."""
+    `service_for(engine)` swaps in another service (one that records or fails, say). The service's
+    clock is `clock`, by default a `SteadyClock` from noon on a fixed day, never the wall clock."""
     config = coach_settings(fake, tmp_path, **settings)
     engine = make_engine(config.database_url)
     service = (
         service_for(engine)
         if service_for is not None
-        else CoachService(engine, default_programme(), clock)
+        else CoachService(engine, default_programme(), clock or SteadyClock())
     )
     app = build_application(
         config,
@@ -211,7 +213,7 @@ def onboard_answers() -> list[tuple[str, str]]:
         ("press", "2"),  # pain now
         ("press", "A little"),
         ("press", "Every day"),
-        ("send", "3:17 am"),  # a nudge time no test run is near
+        ("send", nudge_time_far_from_now()),  # no nudge falls due while the test runs
         ("press", "UTC"),
     ]
 

@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 import zipfile
@@ -508,12 +509,15 @@ def test_hadolint_finds_nothing_at_warning_level() -> None:
 # --- compose.yaml and .env.example --------------------------------------------------------------
 
 
-def _env_file_keys(path: Path) -> set[str]:
+def _env_file_keys(path: Path, *, commented: bool = False) -> set[str]:
+    """The variables set in an env file; with `commented`, also those in `# NAME=value` lines."""
     keys = set()
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         if line and not line.startswith("#"):
             keys.add(line.partition("=")[0].strip())
+        elif commented and (found := re.match(r"#\s*([A-Z][A-Z0-9_]*)=", line)):
+            keys.add(found.group(1))
     return keys
 
 
@@ -558,7 +562,7 @@ def test_compose_reads_secrets_from_an_uncommitted_env_file(compose: dict[str, A
     gitignore = (ROOT / ".gitignore").read_text(encoding="utf-8").split()
     assert ".env" in gitignore, ".env holds the token: keep it out of git"
 
-    example = _env_file_keys(ENV_EXAMPLE)
+    example = _env_file_keys(ENV_EXAMPLE, commented=True)
     assert {"TELEGRAM_BOT_TOKEN", "WEBHOOK_URL", "WEBHOOK_SECRET"} <= example
     interpolated = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text(encoding="utf-8")))
     assert interpolated <= example, f"{sorted(interpolated - example)} missing in .env.example"
@@ -592,7 +596,15 @@ def test_touch_never_raises_and_an_unwritable_file_is_not_alive(tmp_path: Path) 
     assert not is_alive(liveness, 60)
 
 
-def test_the_default_liveness_file_is_in_tmp() -> None:
-    default = Settings.model_fields["liveness_file"].default
-    assert default == Path("/tmp/spine-coach.alive")
+def test_the_default_liveness_file_is_in_tmp_and_one_per_database(tmp_path: Path) -> None:
+    def default(url: str) -> Path:
+        return Settings(_env_file=None, database_url=url).liveness_file  # type: ignore[call-arg]
+
+    here = default("sqlite:///spine-coach.sqlite3")
+    assert here.parent == Path(tempfile.gettempdir())
+    assert here.name.startswith("spine-coach-")
+    assert here.suffix == ".alive"
+    assert default(f"sqlite:///{Path.cwd() / 'spine-coach.sqlite3'}") == here  # the same file
+    assert default(f"sqlite:///{tmp_path / 'other.sqlite3'}") != here
+    assert default("postgresql+psycopg://u@db/one") != default("postgresql+psycopg://u@db/two")
     assert TOUCH_EVERY_SECONDS * 3 <= MAX_AGE_SECONDS

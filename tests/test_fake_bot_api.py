@@ -93,10 +93,10 @@ async def test_long_poll_returns_promptly_when_update_queued(fake: FakeBotApi) -
 
         poll = asyncio.create_task(bot.get_updates(timeout=dtm.timedelta(seconds=20)))
         await fake.await_polling(timeout=5)
-        started = time.monotonic()
         fake.send_command(CHAT, "/start hello")
-        updates = await asyncio.wait_for(poll, timeout=5)
-        assert time.monotonic() - started < 2
+        # Well before the poll's own 20 s: it returned because of the update (however loaded
+        # the machine, a bound on elapsed time would race it).
+        updates = await asyncio.wait_for(poll, timeout=15)
         message = updates[0].message
         assert message.text == "/start hello"
         assert message.entities[0].type == "bot_command"
@@ -295,11 +295,10 @@ def test_stop_with_open_keep_alive_connection_and_pending_poll() -> None:
     poller = threading.Thread(target=long_poll)
     poller.start()
     fake.wait_for_polling(timeout=5)
-    started = time.monotonic()
     fake.stop()
-    poller.join(timeout=5)
+    poller.join(timeout=15)  # the poll asked for 30 s: ending before that, it was stopped
     client.close()
-    assert time.monotonic() - started < 3
+    assert not poller.is_alive()
     assert result  # the poll ended (empty result or closed connection), not hung
     assert set(threading.enumerate()) == threads_before
 

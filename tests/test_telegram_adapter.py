@@ -25,7 +25,7 @@ from telegram import Update
 
 from bot.delivery import DeliveryResult
 from bot.health import MAX_AGE_SECONDS, is_alive
-from bot.service import CoachService, system_clock
+from bot.service import CoachService
 from bot.settings import Settings
 from bot.store.db import find_user, make_engine, save_user, unit_of_work
 from bot.telegram.app import (
@@ -50,6 +50,7 @@ from conversations.flow import Outcome
 from conversations.replies import Choice, Reply
 from conversations.state import Step
 from data.programme import COMMAND_KEYS, default_programme
+from tests.clocks import SteadyClock
 from tests.fake_bot_api import NOT_MODIFIED, FakeBotApi
 from tests.telegram_helpers import (
     CHAT,
@@ -355,7 +356,8 @@ async def test_unknown_commands_and_arguments_reach_the_coach(
 async def test_start_runs_the_set_in_one_live_message_and_done_ends_it(
     fake: FakeBotApi, tmp_path: Path
 ) -> None:
-    async with running_coach(fake, tmp_path) as coach:
+    clock = SteadyClock()
+    async with running_coach(fake, tmp_path, clock=clock) as coach:
         user = TelegramUser(fake)
         await to_first_hold(user)
         live = await user.tap("Start", expect="Rep 1 of 4")
@@ -385,18 +387,17 @@ async def test_start_runs_the_set_in_one_live_message_and_done_ends_it(
 async def test_a_set_running_at_a_restart_goes_on_from_the_database(
     fake: FakeBotApi, tmp_path: Path
 ) -> None:
-    async with running_coach(fake, tmp_path) as coach:
+    clock = SteadyClock()
+    async with running_coach(fake, tmp_path, clock=clock) as coach:
         user = TelegramUser(fake)
         await to_first_hold(user)
         await user.tap("Start", expect="Rep 1 of 4")
         assert step_of(coach)[0] is Step.HOLDING
 
     # Restarted 12 s later: the first rep is over, the rest runs; the set goes on from there.
-    def later() -> Any:
-        return system_clock() + timedelta(seconds=12)
-
+    clock.shift(timedelta(seconds=12))
     user.since = fake.mark(CHAT)
-    async with running_coach(fake, tmp_path, clock=later) as coach:
+    async with running_coach(fake, tmp_path, clock=clock) as coach:
         live = await user.next_question("Rest 5 s")
         assert step_of(coach)[0] is Step.HOLDING
         await until(lambda: "Rep 2 of 4" in fake.message(CHAT, live.message_id).body, 20)
@@ -406,16 +407,15 @@ async def test_a_set_running_at_a_restart_goes_on_from_the_database(
 async def test_a_set_long_past_at_a_restart_is_closed_as_cut_short(
     fake: FakeBotApi, tmp_path: Path
 ) -> None:
-    async with running_coach(fake, tmp_path) as coach:
+    clock = SteadyClock()
+    async with running_coach(fake, tmp_path, clock=clock) as coach:
         user = TelegramUser(fake)
         await to_first_hold(user)
         await user.tap("Start", expect="Rep 1 of 4")
 
-    def much_later() -> Any:
-        return system_clock() + timedelta(hours=1)
-
+    clock.shift(timedelta(hours=1))
     user.since = fake.mark(CHAT)
-    async with running_coach(fake, tmp_path, clock=much_later) as coach:
+    async with running_coach(fake, tmp_path, clock=clock) as coach:
         await user.next_question("count as cut short")
         assert step_of(coach)[0] is Step.ASK_FEEL
         assert coach.hold_jobs() == ()
@@ -737,7 +737,7 @@ async def test_webhook_mode_checks_the_secret_on_every_request(
     )
     options = webhook_options(settings)
     assert options is not None
-    service = CoachService(make_engine(settings.database_url), default_programme())
+    service = CoachService(make_engine(settings.database_url), default_programme(), SteadyClock())
     app = build_application(settings, service)
     update = {
         "update_id": 1,

@@ -12,11 +12,12 @@ summary. The bot's whole log is then searched for the token.
 from __future__ import annotations
 
 import signal
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.clocks import wall_clock_now
 from tests.fake_bot_api import BotMessage, FakeBotApi
 from tests.telegram_helpers import CHAT, TOKEN, BotProcess, TelegramUser, onboard_answers
 
@@ -211,7 +212,7 @@ def test_a_nudge_set_for_the_next_minute_arrives_within_that_minute(tmp_path: Pa
             user.wait_tap("Quiet hours", "never nudge")
             user.wait_tap("None", "Your settings")
             user.wait_tap("Nudge time", "What time")
-            now = datetime.now(UTC)
+            now = wall_clock_now()
             # The next whole minute, with enough of it left to finish setting it.
             minute = now.replace(second=0, microsecond=0) + timedelta(
                 minutes=1 if now.second < 40 else 2
@@ -220,7 +221,7 @@ def test_a_nudge_set_for_the_next_minute_arrives_within_that_minute(tmp_path: Pa
             user.wait_question("Saved")
             user.wait_tap("Done")
             nudge = user.wait_question("Time for your spine session", seconds=150)
-            arrived = datetime.now(UTC)
+            arrived = wall_clock_now()
             assert minute <= arrived < minute + timedelta(minutes=1, seconds=5)
             assert nudge.button_labels == ["Start now", "In 30 min", "In 2 hours", "Skip today"]
             user.wait_tap("Start now", "Find a mat")

@@ -10,9 +10,13 @@ from pathlib import Path
 import pytest
 
 from data.programme import default_programme
+from tests.clocks import nudge_time_far_from_now
 from tests.terminal_process import TerminalProcess, coach_env
 
-ONBOARDING = ["/start", "No", "No", "3", "A little", "Weekdays", "7:30", "Berlin"]
+
+def onboarding() -> list[str]:
+    """Onboarding answers, with a nudge time that does not fall due while the test runs."""
+    return ["/start", "No", "No", "3", "A little", "Weekdays", nudge_time_far_from_now(), "UTC"]
 
 
 def session_script(feeling: str = "Steady") -> list[str]:
@@ -39,7 +43,7 @@ def run_script(tmp_path: Path, lines: list[str], timeout: float = 60) -> str:
 
 
 def test_a_piped_script_goes_through_onboarding_and_a_whole_session(tmp_path: Path) -> None:
-    out = run_script(tmp_path, ONBOARDING + session_script())
+    out = run_script(tmp_path, onboarding() + session_script())
     assert "not a clinician" in out
     assert "You're all set" in out
     assert "Exercise 5 of 5" in out
@@ -59,7 +63,7 @@ def test_numbers_pick_choices_and_bad_input_is_answered(tmp_path: Path) -> None:
 def test_killed_mid_session_the_coach_resumes_at_the_same_step(tmp_path: Path) -> None:
     coach = TerminalProcess(tmp_path)
     try:
-        for line in ONBOARDING:
+        for line in onboarding():
             coach.say(line)
         coach.expect("You're all set")
         for line in ["/session", "Let's go", "Start"]:
@@ -83,7 +87,7 @@ def test_killed_mid_session_the_coach_resumes_at_the_same_step(tmp_path: Path) -
 def test_a_hold_is_timed_for_real(tmp_path: Path) -> None:
     coach = TerminalProcess(tmp_path)
     try:
-        for line in [*ONBOARDING, "/session", "Let's go", "Start"]:
+        for line in [*onboarding(), "/session", "Let's go", "Start"]:
             coach.say(line)
         started = time.monotonic()
         coach.expect("Rep 1 of 4")
@@ -100,7 +104,7 @@ def test_in_the_terminal_spreading_pain_and_an_urgent_sign_train_nothing_more_th
 ) -> None:
     attempts = ["/session", "/start", "Start a session", "Let's go", "Start", "/cleared"]
     script = ["/session", "Let's go", "It hurts", "2", "Spreads or tingles", "Yes", *attempts]
-    out = run_script(tmp_path, ONBOARDING + script)
+    out = run_script(tmp_path, onboarding() + script)
     assert "spreads down a leg" in out  # the urgent signs asked at once
     flagged = out[out.index("urgent care") :]
     assert "Find a mat" not in flagged

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.terminal.chat import PLATFORM, TerminalChat
+from tests.clocks import nudge_time_far_from_now, wall_clock_now
 from tests.nudge_helpers import (
     GRACE,
     NO_QUIET,
@@ -71,12 +72,12 @@ async def test_a_nudge_missed_by_more_than_the_grace_window_is_not_shown(tmp_pat
 def test_a_nudge_set_for_the_next_minute_appears_in_the_running_chat(tmp_path: Path) -> None:
     coach = TerminalProcess(tmp_path, NUDGE_TICK_SECONDS="1")
     try:
-        far_off = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")  # not today
+        far_off = nudge_time_far_from_now()
         coach.say("/start", "No", "No", "3", "A little", "Every day", far_off, "UTC")
         coach.expect("You're all set")
         coach.say("/settings", "Quiet hours", "None")
         coach.expect("Saved.")
-        now = datetime.now(UTC)
+        now = wall_clock_now()
         # The next whole minute, or the one after when this one is nearly over.
         whole = now.replace(second=0, microsecond=0)
         minute = whole + timedelta(minutes=1 if now.second < 45 else 2)
@@ -84,7 +85,7 @@ def test_a_nudge_set_for_the_next_minute_appears_in_the_running_chat(tmp_path: P
         coach.expect("Saved.")
         coach.say("Done")
         line = coach.expect(NUDGE, timeout=80)
-        assert datetime.now(UTC) >= minute
+        assert wall_clock_now() >= minute
         assert "Coach:" in line
         coach.expect("Start now")
         coach.say("1")  # the nudge's first button

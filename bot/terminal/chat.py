@@ -1,9 +1,12 @@
 """The coach in a terminal, for one local user: `python -m bot` with no bot token.
 
 Reads standard input line by line (so a piped script can drive it) and ends cleanly at the end of
-input. Choices show as a numbered list; type the number or the label. Commands work as in
-Telegram (/start, /session, /help, ...). A set runs by itself after Start, one line per phase
-(hold, rest, set done); its buttons (Shaky, It hurts, Pause, Done) stay typeable while it runs.
+input (Ctrl-D) or on Ctrl-C, with the same one-line goodbye: every event is saved as it happens.
+Control characters are never printed as such (`printable`), so nothing typed and echoed back can
+drive the terminal. Choices show as a numbered list; type the number or the label. Commands work
+as in Telegram (/start, /session, /help, ...). A set runs by itself after Start, one line per
+phase (hold, rest, set done); its buttons (Shaky, It hurts, Pause, Done) stay typeable while it
+runs.
 Daily nudges arrive in the running chat: the nudge tick runs at start-up (catching a nudge that
 fell due while the chat was closed, within the grace window) and every `tick_seconds` after.
 """
@@ -14,6 +17,7 @@ import asyncio
 import logging
 import sys
 import threading
+import unicodedata
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -47,6 +51,16 @@ _END = object()
 _TICK = object()
 
 log = logging.getLogger(__name__)
+
+
+def printable(text: str) -> str:
+    """`text` with every control character but the newline shown escaped (ESC as `\\x1b`), so
+    nothing the user typed, echoed back by the coach, can move the cursor or recolour the
+    terminal."""
+    return "".join(
+        char if char == "\n" or unicodedata.category(char) != "Cc" else ascii(char)[1:-1]
+        for char in text
+    )
 
 
 def render(reply: Reply) -> str:
@@ -107,7 +121,7 @@ class TerminalChat:
         self._ticker: asyncio.TimerHandle | None = None
 
     def _print(self, text: str) -> None:
-        self.stdout.write(text + "\n")
+        self.stdout.write(printable(text) + "\n")
         self.stdout.flush()
 
     def _read_lines(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -226,10 +240,21 @@ class TerminalChat:
         await self.nudge_tick()
         reader.start()
         self._arm_ticker()
+        try:
+            await self._chat()
+        finally:
+            # The end of input, or Ctrl-C (asyncio cancels this task): every event was saved
+            # in its own transaction, so there is nothing to lose.
+            self._cancel_timer()
+            if self._ticker is not None:
+                self._ticker.cancel()
+            self._print("Bye for now. Everything is saved; run me again to carry on.")
+
+    async def _chat(self) -> None:
         while True:
             item = await self._queue.get()
             if item is _END:
-                break
+                return
             if item is _TICK:
                 await self.nudge_tick()
                 self._arm_ticker()
@@ -238,10 +263,6 @@ class TerminalChat:
             if isinstance(event, Text) and not event.text.strip():
                 continue
             self._show(self.service.handle(PLATFORM, self.chat_id, event))
-        self._cancel_timer()
-        if self._ticker is not None:
-            self._ticker.cancel()
-        self._print("Bye for now. Everything is saved; run me again to carry on.")
 
 
 class TerminalDelivery:
