@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from bot.pictures.render import (
@@ -37,13 +37,26 @@ def _in_the_background() -> None:
         os.nice(19)
 
 
+def _draw_into(
+    sending: Connection,
+    render: Callable[[ExerciseFigure], bytes],
+    work: list[tuple[str, ExerciseFigure]],
+) -> None:
+    """In the drawing process: draw each exercise and send it back as soon as it is done."""
+    _in_the_background()
+    for exercise_id, figure in work:
+        sending.send((exercise_id, render(figure)))
+    sending.close()
+
+
 class PictureBook:
     """Every exercise's animation, rendered once ahead of need and then kept in memory.
 
-    `start()` renders in the background: in `workers` separate processes (so the drawing never
-    holds this process's interpreter lock while chats are answered), or in one thread when
-    `workers` is 0. `get(exercise_id)` never waits: it is None until that exercise is ready.
-    With `folder`, the files are also cached there under the hash of their pose data, so a
+    `start()` renders in the background: with `workers` above 0 in one separate, daemonic
+    process (so the drawing never holds this process's interpreter lock while chats are
+    answered, and never holds up its exit), or in one thread when `workers` is 0.
+    `get(exercise_id)` never waits: it is None until that exercise is ready. With `folder`,
+    the files are also cached there under the hash of their pose data, so a
     restart reads them instead of drawing again."""
 
     def __init__(
@@ -81,16 +94,7 @@ class PictureBook:
                 else:
                     self._keep(cached)
             if self.workers > 0 and missing:
-                context = multiprocessing.get_context("spawn")  # no fork of a threaded process
-                with ProcessPoolExecutor(
-                    self.workers, mp_context=context, initializer=_in_the_background
-                ) as pool:
-                    futures = {
-                        pool.submit(self._render, self.figures[exercise_id]): exercise_id
-                        for exercise_id in missing
-                    }
-                    for future in as_completed(futures):
-                        self._keep(self._stored(futures[future], future.result()))
+                self._render_in_a_process(missing)
             else:
                 for exercise_id in missing:
                     data = self._render(self.figures[exercise_id])
@@ -99,6 +103,26 @@ class PictureBook:
             log.exception("Rendering the exercise pictures failed")
         finally:
             self.done.set()
+
+    def _render_in_a_process(self, missing: list[str]) -> None:
+        # A daemonic process, not a process pool: at exit Python waits for a pool's queued
+        # work (seconds of drawing, which held up a bot asked to stop), while a daemonic child
+        # is simply ended with the process.
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        receiving, sending = context.Pipe(duplex=False)
+        work = [(exercise_id, self.figures[exercise_id]) for exercise_id in missing]
+        drawer = context.Process(
+            target=_draw_into, args=(sending, self._render, work), name="pictures", daemon=True
+        )
+        drawer.start()
+        sending.close()  # ours is closed, so a child that dies ends recv() with EOFError
+        try:
+            for _ in missing:
+                exercise_id, data = receiving.recv()
+                self._keep(self._stored(exercise_id, data))
+        finally:
+            receiving.close()
+            drawer.join(timeout=5)
 
     def _keep(self, picture: Picture) -> None:
         with self._lock:
