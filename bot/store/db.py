@@ -9,6 +9,9 @@ SQLite (WAL mode) is the embedded default; a PostgreSQL `DATABASE_URL` uses the 
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -163,12 +166,32 @@ class CheckInRow(SQLModel, table=True):
 # --- engine -------------------------------------------------------------------------------------
 
 
+# How long an SQLite connection waits for another's lock. Processes starting at once wait here
+# while the first migrates the schema, which on a busy machine took longer than the 5 s that
+# sqlite3 waits by default (seen as "database is locked" at start-up).
+SQLITE_BUSY_SECONDS = 30
+
+
+def _into_wal_mode(cursor: Any) -> None:
+    # Two connections switching a new file to WAL at once can deadlock on its locks, and SQLite
+    # then answers "database is locked" at once, without waiting: try again for a moment.
+    for attempt in itertools.count(1):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt >= 100:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # First, so every statement below waits for a lock too (see SQLITE_BUSY_SECONDS).
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
+    _into_wal_mode(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
     # pysqlite defers BEGIN until the first write; take control of BEGIN (see make_engine).
     dbapi_connection.isolation_level = None
@@ -180,7 +203,9 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
     is_sqlite = url.startswith("sqlite")
     engine = create_engine(
         url,
-        connect_args={"check_same_thread": False} if is_sqlite else {},
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS}
+        if is_sqlite
+        else {},
         pool_pre_ping=not is_sqlite,
     )
     if is_sqlite:
