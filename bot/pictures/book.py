@@ -120,6 +120,12 @@ class PictureBook:
             for _ in missing:
                 exercise_id, data = receiving.recv()
                 self._keep(self._stored(exercise_id, data))
+        except EOFError:
+            drawer.join(timeout=5)
+            # Ended by a signal, or not reaped yet: this process is exiting and took its drawing
+            # process along. Only a drawing process that quit by itself is worth a word.
+            if drawer.exitcode is not None and drawer.exitcode >= 0:
+                log.warning("The drawing process stopped early (exit code %s)", drawer.exitcode)
         finally:
             receiving.close()
             drawer.join(timeout=5)
