@@ -28,9 +28,9 @@ def run_coach() -> int:
 
         telegram_app.AIORateLimiter = unlimited  # type: ignore[assignment,misc]
     if os.environ.get("BENCH_LONG_HOLDS") == "1":
-        import bot.__main__ as entry
+        import data.programme as programmes
 
-        load = entry.load_programme
+        load = programmes.load_programme
 
         def long_holds() -> Any:
             programme = load()
@@ -46,7 +46,7 @@ def run_coach() -> int:
             )
             return programme.model_copy(update={"stages": stages})
 
-        entry.load_programme = long_holds  # type: ignore[assignment]
+        programmes.load_programme = long_holds  # type: ignore[assignment]
     from bot.__main__ import main
 
     return main([])
