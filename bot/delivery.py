@@ -12,7 +12,8 @@ from conversations.replies import Reply
 class DeliveryResult(StrEnum):
     SENT = "sent"
     BLOCKED = "blocked"  # the user blocked the bot: mark them inactive, send nothing more
-    FAILED = "failed"  # a passing fault (network, flood control): try again on a later tick
+    FAILED = "failed"  # a passing fault (network, server): try again on a later tick
+    LATER = "later"  # flood control (429): try again in this tick, after the bot's pause
 
 
 class Delivery(Protocol):

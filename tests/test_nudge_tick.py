@@ -23,6 +23,7 @@ import bot.nudges.tick as nudge_tick
 from bot.delivery import DeliveryResult
 from bot.nudges.tick import (
     MAX_ATTEMPTS,
+    RETRY_AFTER,
     NoPacing,
     Pacer,
     TickReport,
@@ -482,7 +483,7 @@ async def test_a_failed_delivery_is_sent_on_a_later_tick_once(
     assert (first.claimed, first.failed, first.sent) == (1, 1, 0)
     [row] = outbox_rows(service)
     assert row.attempts == 1
-    assert row.claimed_until is None
+    assert row.claimed_until == at_utc(7) + RETRY_AFTER  # not before a later tick
 
     del delivery.results["flaky"]
     second = await tick(service, delivery, at_utc(7, 0) + timedelta(seconds=20))
@@ -491,6 +492,32 @@ async def test_a_failed_delivery_is_sent_on_a_later_tick_once(
         await tick(service, delivery, at_utc(7) + timedelta(seconds=seconds))
     assert delivery.calls == ["flaky", "flaky"]
     assert len(delivery.sent) == 1
+
+
+class FloodOnce(RecordingDelivery):
+    """Flood control (429) on the first delivery to each of `chats`."""
+
+    def __init__(self, clock: SimClock, chats: set[str]) -> None:
+        super().__init__(clock=clock)
+        self.flooded = set(chats)
+
+    async def deliver(self, chat_id: str, replies: Sequence[Reply]) -> DeliveryResult:
+        if chat_id in self.flooded:
+            self.flooded.discard(chat_id)
+            self.calls.append(chat_id)
+            return DeliveryResult.LATER
+        return await super().deliver(chat_id, replies)
+
+
+async def test_a_nudge_refused_by_flood_control_goes_again_in_the_same_tick(
+    service: CoachService, clock: SimClock
+) -> None:
+    add(service, ("first", "07:00"), ("second", "07:00"))
+    delivery = FloodOnce(clock, {"first"})
+    report = await tick(service, delivery, at_utc(7))
+    assert (report.sent, report.failed) == (2, 1)
+    assert sorted(delivery.calls) == ["first", "first", "second"]
+    assert outbox_rows(service) == []  # nothing left for a later tick
 
 
 async def test_a_delivery_that_keeps_failing_is_given_up_without_logging_who(

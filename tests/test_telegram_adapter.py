@@ -787,7 +787,7 @@ async def test_webhook_mode_checks_the_secret_on_every_request(
 # --- nudges ---------------------------------------------------------------------------------
 
 
-async def test_delivery_says_sent_blocked_or_failed(
+async def test_delivery_says_sent_blocked_later_or_failed(
     fake: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
@@ -801,7 +801,7 @@ async def test_delivery_says_sent_blocked_or_failed(
         assert sent.button_labels == ["Start now"]
 
         fake.fail_next("sendMessage", 429, retry_after=1)
-        assert await delivery.deliver(str(CHAT), nudge) is DeliveryResult.FAILED
+        assert await delivery.deliver(str(CHAT), nudge) is DeliveryResult.LATER
         fake.drop_next("sendMessage", times=2)
         assert await delivery.deliver(str(CHAT), nudge) is DeliveryResult.FAILED
         fake.block(CHAT)

@@ -42,6 +42,7 @@ import logging
 import math
 import time as clock_time
 from collections.abc import Awaitable, Callable, Collection
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol, cast
@@ -52,7 +53,6 @@ from sqlalchemy import (
     Connection,
     CursorResult,
     delete,
-    func,
     insert,
     or_,
     select,
@@ -87,11 +87,19 @@ DEFAULT_BATCH = 500
 DEFAULT_RATE_PER_SECOND = 25.0
 PER_CHAT_SECONDS = 1.0
 MAX_ATTEMPTS = 5
-# How long one process may hold a row it is sending before another may take it over: a killed
-# process's rows go back to the pool this soon. A row is leased at most two chunks (about 50
-# sends) before its turn; a process sends nothing whose lease is within LEASE_MARGIN of its end.
-LEASE = timedelta(seconds=20)
-LEASE_MARGIN = timedelta(seconds=3)
+# A delivery that failed (network, server) is tried again this much later, by a later tick.
+RETRY_AFTER = timedelta(seconds=20)
+# Without a shared sender's turn (the terminal chat, tests): how long one process may hold a row
+# it is sending before another may take it over, so a killed process's rows go back to the pool
+# this soon. A row is leased at most two chunks before its send; a process sends nothing whose
+# lease is within LEASE_MARGIN of its end. (The Telegram bot leases rows for its sender's turn
+# instead: see bot/store/send_budget.py.)
+LEASE = timedelta(seconds=6)
+LEASE_MARGIN = timedelta(seconds=2)
+# While the outbox has rows someone may send within this long, a tick that may keep at it
+# (`wait_for_leases`) does not end: it tries to become the sender again every TRY_EVERY.
+SOON = timedelta(seconds=10)
+TRY_EVERY = 0.25
 # Sent rows are kept this long (to see what went out), then deleted: they hold message text.
 KEEP_SENT = timedelta(days=2)
 _SEND_CHUNK = 25
@@ -128,20 +136,58 @@ class TickReport:
 # --- pacing -------------------------------------------------------------------------------------
 
 
+class Turn(Protocol):
+    """The right to send the outbox's nudges, for a while."""
+
+    @property
+    def held(self) -> bool:
+        """False once another process has taken over: stop leasing and sending."""
+        ...
+
+    def lease_until(self, now: datetime) -> datetime:
+        """Until when a row leased `now` is this sender's."""
+        ...
+
+    def may_send(self, leased_until: datetime, now: datetime) -> bool:
+        """Whether a row leased until `leased_until` may start its delivery `now`."""
+        ...
+
+
+class LocalTurn:
+    """Every process may send; rows are fenced by their own short LEASE."""
+
+    held = True
+
+    def lease_until(self, now: datetime) -> datetime:
+        return now + LEASE
+
+    def may_send(self, leased_until: datetime, now: datetime) -> bool:
+        return now < leased_until - LEASE_MARGIN
+
+
 class Pace(Protocol):
     async def wait(self, chat_id: str) -> float:
         """Wait until a message to `chat_id` may go out; return the seconds waited."""
         ...
 
+    def sending(self) -> AbstractAsyncContextManager[Turn | None]:
+        """A turn as the sender (None while another process has it), for the block's life."""
+        ...
 
-class NoPacing:
+
+class _LocalSending:
+    def sending(self) -> AbstractAsyncContextManager[Turn | None]:
+        return nullcontext(LocalTurn())
+
+
+class NoPacing(_LocalSending):
     """Send at once (tests, and the terminal chat, which has no flood limits)."""
 
     async def wait(self, chat_id: str) -> float:
         return 0.0
 
 
-class Pacer:
+class Pacer(_LocalSending):
     """At most `rate_per_second` sends overall and one per `per_chat_seconds` for each chat.
 
     Each caller reserves the next free slot, first come first served, then sleeps until it. The
@@ -228,19 +274,32 @@ async def run_nudge_tick(
             claims.finish()
 
     claiming = asyncio.ensure_future(claim_all())
+    pace = pacer if pacer is not None else Pacer(rate_per_second)
     try:
         await claims.wait()  # the first claim, so the sender finds its rows
-        await send_pending(
-            service,
-            delivery,
-            now=now,
-            grace=grace,
-            pacer=pacer if pacer is not None else Pacer(rate_per_second),
-            chat_ids=chat_ids,
-            report=report,
-            claims=claims,
-            wait_for_leases=wait_for_leases,
-        )
+        while True:
+            async with pace.sending() as turn:
+                if turn is not None:
+                    await send_pending(
+                        service,
+                        delivery,
+                        now=now,
+                        grace=grace,
+                        pacer=pace,
+                        chat_ids=chat_ids,
+                        report=report,
+                        claims=claims,
+                        turn=turn,
+                    )
+            if not wait_for_leases:
+                break
+            # Another process sends, or holds rows (a killed sender's, until its turn or lease
+            # runs out): keep trying while there is something to send soon.
+            if claims.done and not await service.call(
+                _anything_soon, service, delivery.platform, chat_ids
+            ):
+                break
+            await asyncio.sleep(TRY_EVERY)
     finally:
         await claiming
     if report:
@@ -427,27 +486,29 @@ async def send_pending(
     chat_ids: Collection[str] | None = None,
     report: TickReport | None = None,
     claims: _Claims | None = None,
-    wait_for_leases: bool = False,
+    turn: Turn | None = None,
 ) -> TickReport:
     """Step 2: deliver every pending outbox row of the platform once, paced, and settle it.
 
-    Rows are leased a chunk at a time; the next chunk is leased while the current one is being
-    sent, so the pacer never waits on the database. With `claims`, the claiming half of the
-    tick is still queueing rows: the sender waits for them instead of ending. After a pass over
-    the outbox that leased anything, another pass picks up rows whose lease ran out meanwhile
-    (a killed process's); each row is tried at most once per tick. With `wait_for_leases`
-    (real time only), the tick then waits for rows other processes still hold, and sends those
-    whose holder died, instead of leaving them to a later tick."""
+    Rows are leased a chunk at a time, for `turn` (a LocalTurn by default); the next chunk is
+    leased while the current one is being sent, so the pacer never waits on the database. With
+    `claims`, the claiming half of the tick is still queueing rows: the sender waits for them
+    instead of ending. After a pass over the outbox that leased anything, another pass picks up
+    rows whose lease ran out meanwhile (a killed process's). A row is delivered at most once per
+    tick, but one handed back unsent (its lease ran short, or flood control) goes again in the
+    same tick. Sending stops when the turn is lost."""
     report = report if report is not None else TickReport()
+    turn = turn if turn is not None else LocalTurn()
     await service.call(
         _prune, service, delivery.platform, now=now, grace=grace, chat_ids=chat_ids, report=report
     )
     after = 0
     tried: set[int] = set()
+    handed_back: list[int] = []  # rows this tick leased but did not deliver: they go again
     leased_this_pass = False
     sending: asyncio.Future[Any] | None = None
     try:
-        while True:
+        while turn.held:
             after_chunk, leased = await service.call(
                 _lease,
                 service,
@@ -458,6 +519,7 @@ async def send_pending(
                 chat_ids=chat_ids,
                 report=report,
                 skip=tried,
+                turn=turn,
             )
             if after_chunk == 0:
                 after = 0
@@ -467,10 +529,13 @@ async def send_pending(
                 if sending is not None:
                     await sending
                     sending = None
+                if handed_back:
+                    tried.difference_update(handed_back)
+                    handed_back.clear()
+                    leased_this_pass = True  # one more pass, even if those are not free yet
+                    continue
                 if claims is not None and not claims.done:
                     await claims.wait()
-                    continue
-                if wait_for_leases and await _wait_for_held_rows(service, delivery.platform):
                     continue
                 break
             after = after_chunk
@@ -478,7 +543,10 @@ async def send_pending(
                 leased_this_pass = True
                 tried.update(item.id for item in leased)
             chunk = asyncio.gather(
-                *(_send_one(service, delivery, item, now, pacer, report) for item in leased)
+                *(
+                    _send_one(service, delivery, item, now, pacer, report, turn, handed_back)
+                    for item in leased
+                )
             )
             if sending is not None:
                 await sending
@@ -489,18 +557,22 @@ async def send_pending(
     return report
 
 
-async def _wait_for_held_rows(service: CoachService, platform: str) -> bool:
-    """Sleep until the first lease another process holds runs out; False when none does."""
+def _anything_soon(service: CoachService, platform: str, chat_ids: Collection[str] | None) -> bool:
+    """Whether the outbox has a row someone may send within SOON: free, or leased by a sender
+    (alive, or dead and about to lose it). Rows put off after a failure do not count."""
     with unit_of_work(service.engine) as db:
-        until = db.execute(
-            select(func.min(outbox.c.claimed_until)).where(
-                *_pending(platform, None), outbox.c.claimed_until > service.clock()
+        found = db.execute(
+            select(outbox.c.id)
+            .where(
+                *_pending(platform, chat_ids),
+                or_(
+                    outbox.c.claimed_until.is_(None),
+                    outbox.c.claimed_until <= service.clock() + SOON,
+                ),
             )
-        ).scalar()
-    if until is None:
-        return False
-    await asyncio.sleep(min(LEASE, until - service.clock()).total_seconds() + 0.1)
-    return True
+            .limit(1)
+        ).first()
+    return found is not None
 
 
 def _pending(platform: str, chat_ids: Collection[str] | None) -> list[ColumnElement[bool]]:
@@ -542,12 +614,14 @@ def _lease(
     chat_ids: Collection[str] | None,
     report: TickReport,
     skip: Collection[int] = (),
+    turn: Turn | None = None,
 ) -> tuple[int, list[_Leased]]:
     """Take the next few pending rows after id `after` for this process; return the last id
     looked at (0 when there were none) and the rows to deliver. The lease runs from the
     service's clock now (a tick may send for minutes): LEASE later, another process may take
     the rows over, so this one sends none of them after that (see `_send_one`)."""
     leased_at = service.clock()
+    until = (turn if turn is not None else LocalTurn()).lease_until(leased_at)
     query = (
         select(
             outbox.c.id,
@@ -588,7 +662,6 @@ def _lease(
             ):
                 dropped.append(row.id)
                 continue
-            until = leased_at + LEASE
             leased.append(_Leased(row.id, row.chat_id, replies, row.attempts + 1, until))
         if dropped:
             db.execute(delete(outbox).where(outbox.c.id.in_(dropped)))
@@ -597,7 +670,7 @@ def _lease(
             db.execute(
                 update(outbox)
                 .where(outbox.c.id.in_([item.id for item in leased]))
-                .values(attempts=outbox.c.attempts + 1, claimed_until=leased_at + LEASE)
+                .values(attempts=outbox.c.attempts + 1, claimed_until=until)
             )
     return last, leased
 
@@ -632,12 +705,16 @@ async def _send_one(
     now: datetime,
     pacer: Pace,
     report: TickReport,
+    turn: Turn,
+    handed_back: list[int],
 ) -> None:
     await pacer.wait(item.chat_id)
-    if service.clock() >= item.leased_until - LEASE_MARGIN:
-        # Waited so long (a 429 pause, a busy budget) that the lease may pass mid-send: leave
-        # the row; once the lease is over, whoever leases it next sends it, and only they do.
+    if not turn.may_send(item.leased_until, service.clock()):
+        # Waited so long (a 429 pause, a busy machine) that the lease or turn may pass
+        # mid-send: leave the row; whoever leases it next sends it, and only they do (this
+        # tick too, once the lease is over).
         report.expired += 1
+        handed_back.append(item.id)
         return
     try:
         result = await delivery.deliver(item.chat_id, item.replies)
@@ -646,6 +723,8 @@ async def _send_one(
         result = DeliveryResult.FAILED
     # Settle at once, with no await in between: this is the window where a crash doubles a send.
     _settle(service, delivery.platform, item, result, now, report)
+    if result is DeliveryResult.LATER:
+        handed_back.append(item.id)
 
 
 def _settle(
@@ -673,4 +752,7 @@ def _settle(
                 log.warning("outbox message %s given up after %d attempts", item.id, item.attempts)
                 db.execute(delete(outbox).where(row))
             else:
-                db.execute(update(outbox).where(row).values(claimed_until=None))
+                # Flood control: free at once (the pause is the pacer's); other faults: a
+                # later tick.
+                later = None if result is DeliveryResult.LATER else service.clock() + RETRY_AFTER
+                db.execute(update(outbox).where(row).values(claimed_until=later))

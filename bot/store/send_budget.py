@@ -20,17 +20,25 @@ in step (NTP), as they must for the nudge leases anyway.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import os
+import socket
 import threading
 import time as clock_time
+import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Float, Table, func, select, update
+from sqlalchemy import Connection, CursorResult, Engine, Float, Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
+
+log = logging.getLogger(__name__)
 
 # Telegram's documented broadcast limit is about 30 a second; 29.5 leaves a little for clocks.
 TELEGRAM_RATE = 29.5
@@ -42,6 +50,14 @@ PER_CHAT_SECONDS = 1.0
 LATE = 0.05
 # How many seconds of slots one claim takes; the next claim starts before they run out.
 CLAIM_SECONDS = 0.5
+# The nudge sender's turn: taken for TURN seconds, renewed every RENEW seconds while it sends.
+# It sends nothing in the last TURN_MARGIN seconds of a turn it could not renew, so a send in
+# flight is answered before another process may take over. A killed sender is replaced about
+# TURN seconds later: the others try every TRY_EVERY seconds while the outbox has rows.
+TURN = 2.0
+RENEW = 0.25
+TURN_MARGIN = 1.0
+TRY_EVERY = 0.25
 
 
 class SendBudgetRow(SQLModel, table=True):
@@ -51,6 +67,11 @@ class SendBudgetRow(SQLModel, table=True):
 
     bot: str = Field(primary_key=True, max_length=32)
     next_slot: float = Field(default=0.0, sa_type=Float)
+    # The one process sending nudges now, until when, and which turn it is (a number that grows
+    # with every new sender: a sender that lost its turn never sends what it leased in it).
+    sender: str | None = Field(default=None, max_length=64)
+    sender_until: float = Field(default=0.0, sa_type=Float)
+    turn: int = Field(default=0)
 
 
 send_budget: Table = SendBudgetRow.__table__  # type: ignore[attr-defined]
@@ -71,6 +92,7 @@ class SendBudget:
             raise ValueError("rate_per_second must be positive")
         self.engine = engine
         self.bot = bot
+        self.rate = rate_per_second
         self.interval = 1.0 / rate_per_second
         self.clock = clock
         self._replies = 0
@@ -97,6 +119,56 @@ class SendBudget:
             raise
         start = end - count * self.interval
         return [start + i * self.interval for i in range(count)]
+
+    def take_turn(
+        self, me: str, turn: int | None, renew_only: bool = False
+    ) -> tuple[int, float] | None:
+        """Become (or stay, with `turn` the one held) the bot's nudge sender; return the turn
+        and until when it holds, or None while another process has it. Counts the replies
+        noted since the last claim, as a claim would: a process that does not send nudges
+        still spends the budget on its replies."""
+        with self._lock:
+            replies, self._replies = self._replies, 0
+        now = self.clock()
+        row = send_budget.c
+        try:
+            with self.engine.begin() as db:
+                if replies:
+                    self._advance(db, now, replies * self.interval)
+                else:
+                    self._ensure(db)
+                until = now + TURN
+                if turn is not None:
+                    renewed = db.execute(
+                        update(send_budget)
+                        .where(row.bot == self.bot, row.sender == me, row.turn == turn)
+                        .values(sender_until=until)
+                    )
+                    if cast("CursorResult[Any]", renewed).rowcount == 1:
+                        return turn, until
+                    if renew_only:
+                        return None
+                taken = db.execute(
+                    update(send_budget)
+                    .where(row.bot == self.bot, row.sender_until <= now)
+                    .values(sender=me, sender_until=until, turn=row.turn + 1)
+                    .returning(row.turn)
+                ).scalar()
+        except Exception:
+            with self._lock:
+                self._replies += replies
+            raise
+        return None if taken is None else (int(taken), until)
+
+    def end_turn(self, me: str, turn: int) -> None:
+        """Nothing left to send: let another process take over at once."""
+        row = send_budget.c
+        with self.engine.begin() as db:
+            db.execute(
+                update(send_budget)
+                .where(row.bot == self.bot, row.sender == me, row.turn == turn)
+                .values(sender_until=0.0)
+            )
 
     def back_off(self, seconds: float) -> None:
         """Telegram said 429 with `retry_after`: no process sends before it has passed."""
@@ -126,7 +198,7 @@ class SendBudget:
         insert = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
         db.execute(
             insert(send_budget)
-            .values(bot=self.bot, next_slot=0.0)
+            .values(bot=self.bot, next_slot=0.0, sender_until=0.0, turn=0)
             .on_conflict_do_nothing(index_elements=["bot"])
         )
 
@@ -139,6 +211,31 @@ class SendBudget:
 
 
 Runner = Callable[..., Awaitable[Any]]
+
+
+def process_name() -> str:
+    """A name for this process in the send_budget row (host, pid and a random part)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class SenderTurn:
+    """This process's turn as the bot's nudge sender (see `SharedPacer.sending`)."""
+
+    def __init__(self, budget: SendBudget, number: int, until: float) -> None:
+        self.budget = budget
+        self.number = number
+        self.until = until
+        self.held = True  # False once another process took over
+
+    def lease_until(self, now: datetime) -> datetime:
+        """Rows leased in this turn: nobody else sends while it lasts, and once it has passed
+        (it is renewed while this process sends) the next sender may take them at once."""
+        return datetime.fromtimestamp(self.until, UTC)
+
+    def may_send(self, leased_until: datetime, now: datetime) -> bool:
+        """Whether a nudge leased in this turn may start now: the turn is still ours and far
+        enough from its end that the send is answered before anyone may take over."""
+        return self.held and self.budget.clock() < self.until - TURN_MARGIN
 
 
 async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
@@ -170,6 +267,53 @@ class SharedPacer:
         self._next_by_chat: dict[str, float] = {}
         self._claiming: asyncio.Task[None] | None = None
         self._turn = asyncio.Lock()
+        self.me = process_name()
+        self._last_turn: int | None = None
+
+    @asynccontextmanager
+    async def sending(self) -> AsyncIterator[SenderTurn | None]:
+        """Be the bot's one nudge sender for a while, or None while another process is.
+        The turn is renewed in the background until the block ends, then given up."""
+        try:
+            taken = await self.run(self.budget.take_turn, self.me, self._last_turn)
+        except Exception as error:  # the database is away: no sending this time
+            log.warning("Could not take the nudge sender's turn (%s)", type(error).__name__)
+            taken = None
+        if taken is None:
+            yield None
+            return
+        turn = SenderTurn(self.budget, *taken)
+        self._last_turn = turn.number
+        renewing = asyncio.ensure_future(self._renew(turn))
+        try:
+            yield turn
+        finally:
+            renewing.cancel()
+            with suppress(asyncio.CancelledError):
+                await renewing
+            if turn.held:
+                try:
+                    await self.run(self.budget.end_turn, self.me, turn.number)
+                except Exception as error:  # it runs out by itself within TURN
+                    log.warning("Could not end the sender's turn (%s)", type(error).__name__)
+
+    async def _renew(self, turn: SenderTurn) -> None:
+        # Real time: the turn is about the wall clock other processes read too.
+        while turn.held:
+            await asyncio.sleep(RENEW)
+            await self.renew(turn)
+
+    async def renew(self, turn: SenderTurn) -> None:
+        """Extend the turn; mark it lost when another process has taken over."""
+        try:
+            taken = await self.run(self.budget.take_turn, self.me, turn.number, True)
+        except Exception as error:  # sending stops by itself when the turn runs out
+            log.warning("Could not renew the sender's turn (%s)", type(error).__name__)
+            return
+        if taken is None:
+            turn.held = False
+        else:
+            turn.until = taken[1]
 
     async def _refill(self) -> None:
         slots = await self.run(self.budget.claim, self.claim_size)

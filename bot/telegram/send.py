@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -29,6 +30,7 @@ from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.delivery import DeliveryResult
+from bot.nudges.send_window import SendWindow
 from bot.store.send_budget import SendBudget
 from bot.telegram.render import answered_text, keyboard
 from conversations.replies import Reply
@@ -135,7 +137,10 @@ class TelegramDelivery:
                     await self.sender.send_reply(chat, reply, nudge=index == 0)
         except Forbidden:
             return DeliveryResult.BLOCKED
-        except TelegramError as error:  # flood control, network, and the rest: a later tick
+        except RetryAfter:  # the whole bot pauses (SharedRateLimiter); then this tick again
+            log.warning("A nudge met flood control; it goes again after the pause")
+            return DeliveryResult.LATER
+        except TelegramError as error:  # network, and the rest: a later tick
             log.warning("A nudge was not delivered (%s)", type(error).__name__)
             return DeliveryResult.FAILED
         return DeliveryResult.SENT
@@ -163,17 +168,25 @@ COUNTED = frozenset(
 class SharedRateLimiter(BaseRateLimiter[int | str]):
     """PTB's `AIORateLimiter` (per-process pacing, retries after a 429), plus the bot's shared
     budget (bot/store/send_budget.py): every reply counts against it, so other processes' nudges
-    leave room for it, and a 429 pauses every process's nudges for its `retry_after`."""
+    leave room for it, and a 429 pauses every process's nudges for its `retry_after`.
+
+    Every counted send also takes its place in this process's `SendWindow`
+    (bot/nudges/send_window.py): a nudge starts only once the send `window.size` places before
+    it has been answered at least a second ago, so jitter cannot make the server see more than
+    `window.size` in a second; replies are never held, the nudges after them wait."""
 
     def __init__(
         self,
         inner: BaseRateLimiter[int],
         budget: SendBudget,
         run: Callable[..., Awaitable[Any]],
+        window: SendWindow | None = None,
     ) -> None:
         self.inner = inner
         self.budget = budget
         self.run = run
+        # ceil: 29.5 a second allows 30 in one second, and the pacer keeps the average at 29.5.
+        self.window = window or SendWindow(max(1, math.ceil(budget.rate)))
 
     async def initialize(self) -> None:
         await self.inner.initialize()
@@ -191,12 +204,17 @@ class SharedRateLimiter(BaseRateLimiter[int | str]):
         rate_limit_args: int | str | None,
     ) -> bool | JSONDict | list[JSONDict]:
         nudge = rate_limit_args == NUDGE and endpoint == "sendMessage"
-        if endpoint in COUNTED and not nudge:
+        counted = endpoint in COUNTED
+        if counted and not nudge:
             self.budget.note_reply()
 
         async def noting_429(
             *call_args: Any, **call_kwargs: Any
         ) -> bool | JSONDict | list[JSONDict]:
+            # A nudge waits for its place in the window; a reply takes its place at once.
+            send = None
+            if counted:
+                send = await self.window.turn() if nudge else self.window.start()
             try:
                 return await callback(*call_args, **call_kwargs)
             except RetryAfter as error:
@@ -210,6 +228,9 @@ class SharedRateLimiter(BaseRateLimiter[int | str]):
                 except Exception as failure:  # the pause still holds in this process
                     log.warning("Could not share a 429 pause (%s)", type(failure).__name__)
                 raise
+            finally:
+                if send is not None:
+                    self.window.finish(send)
 
         if nudge:
             # Paced already, by its budget slot. A 429 is not retried here (a retry would go
