@@ -12,21 +12,26 @@ seconds. The database is the only source of truth: no per-user jobs live in memo
    * else the pure coach handles `NudgeDue` (it marks `last_nudged_on`, so that day is never
      claimed again), the new state and next nudge time are saved, and the replies go into the
      outbox. State and outbox row commit together or not at all.
-2. Send. Pending outbox rows are leased in short transactions (`claimed_until`, `attempts + 1`),
-   delivered outside any transaction, and settled right after each delivery: SENT marks
-   `sent_at`; BLOCKED marks the user inactive and drops their pending rows; FAILED frees the row
-   for a later tick, and after MAX_ATTEMPTS the row is given up. Rows no longer on time (by the
-   same `still_on_time` rule, counted from when the row was queued), rows for inactive users and
-   rows whose question the user has already moved past are dropped unsent.
-   Sends are paced below Telegram's limits (`Pacer`, 25 a second and 1 a second per chat). The
-   pace is per tick and per process: replies to users and other bot processes come on top, which
-   is what the headroom below 30 a second is for.
+2. Send. One process at a time sends (`Pace.sending`: the Telegram bot elects its sender in the
+   send_budget row, bot/store/send_budget.py; the terminal chat and tests just send). Every
+   process claims; the sender sends every process's rows, and the others try to take over
+   every TRY_EVERY seconds while the outbox has rows, so a killed sender is replaced within
+   seconds. Pending outbox rows are leased a chunk at a time (`claimed_until`: the sender's
+   turn, or a short LEASE; `attempts + 1`), delivered outside any transaction, and settled
+   right after each delivery: SENT marks `sent_at`; BLOCKED marks the user inactive and drops
+   their pending rows; LATER (flood control) frees the row for this same tick, after the
+   bot's pause; FAILED puts the row off for a later tick (RETRY_AFTER), and after
+   MAX_ATTEMPTS the row is given up. Rows no longer on time (by the same `still_on_time`
+   rule, counted from when the row was queued), rows for inactive users and rows whose
+   question the user has already moved past are dropped unsent. Sends are paced by the
+   pacer (the Telegram bot: the bot's shared budget at NUDGE_SEND_RATE and 1 a second per
+   chat, then a send window that no jitter can push past the limit, bot/nudges/send_window.py).
 
 What a crash does:
 * between claim and send: the rows wait in the outbox and the next tick (after a restart) sends
   each once. The users are not claimed again: their state already says "nudged today".
-* while a row is leased but before its delivery: the lease runs out (LEASE) and a later tick
-  sends it; nothing is lost.
+* while a row is leased but before its delivery: the next sender takes it once the dead
+  sender's turn (seconds) or the row's LEASE has run out; nothing is lost.
 * after a delivery succeeded but before `sent_at` is committed: the row is sent again once the
   lease runs out, so that user gets the nudge twice. No outbox can close this window without the
   platform's help (Telegram has no idempotency key for sendMessage); it is kept to one small

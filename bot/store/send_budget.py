@@ -2,7 +2,7 @@
 
 Telegram's limit (about 30 messages a second) is per bot token, not per process. The budget is
 one row in the database (`send_budget`): the instant at which the bot's next free send slot
-begins. A process that wants to send nudges claims a run of slots in one short transaction,
+begins. The process sending nudges claims a run of slots in one short transaction,
 
     UPDATE send_budget SET next_slot = max(next_slot, now) + (replies + n) * interval
 
@@ -10,6 +10,20 @@ and then sends one nudge per slot, at the slot's time. Replies to users are neve
 each process counts the replies it has sent since its last claim and adds them to that claim,
 so they use up budget that nudges then do not get (replies first, nudges fill the rest). A
 429 from Telegram pushes `next_slot` past its `retry_after` for every process at once.
+
+The same row names the bot's one nudge sender (`sender`, `sender_until`, `turn`): every process
+claims due users into the outbox, but only the sender sends outbox rows, so the bot's sends
+come from one pace (and one `SendWindow`) rather than several that add up. The turn is taken
+or renewed with one conditional UPDATE,
+
+    UPDATE send_budget SET sender = me, sender_until = now + TURN, turn = turn + 1
+    WHERE sender_until <= now
+
+renewed every RENEW seconds while the sender sends, and given up when its outbox is empty.
+A killed sender is replaced TURN seconds later. Rows are leased until the end of the turn
+they were leased in, so its successor takes them over at once; a sender sends nothing in the
+last TURN_MARGIN seconds of a turn it could not renew, and a sender that lost its turn (the
+`turn` number moved on) sends nothing it leased in it.
 
 The same code runs on SQLite (one process; the row costs a sub-millisecond transaction per
 claim) and on PostgreSQL (the row lock orders the claims of concurrent processes). Instants are
