@@ -12,8 +12,8 @@ loopback (bench/fake_api.py, in this process); times are on the machine-wide mon
    answered the last one; updates handled per second, and the echo bot's on the same script.
 3. fan-out: users due in the same minute, against a server enforcing 30 messages a second
    with 429 above it; the real `python -m bot` with its production settings (tick every 20 s,
-   the shared send budget). Then two and three processes on one PostgreSQL database, one
-   killed (SIGKILL) half-way and started again.
+   the shared send budget). Then two and three processes on one PostgreSQL database, the one
+   sending at the time killed (SIGKILL) half-way and started again.
 
 Seeded users have no quiet hours and every simulated hold lasts an hour (BENCH_LONG_HOLDS, the
 users tap "Done"), so no figure depends on the hour the bench runs or on a hold timer firing.
