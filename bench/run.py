@@ -38,12 +38,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, func, make_url, text
 from sqlmodel import Session, col, select
 
 from bench.fake_api import TOKEN, FakeBotApi
 from bench.seed import ONBOARDING, seed_users, spread_over_a_day
 from bot.store.db import User, make_engine
+from bot.store.outbox import outbox
 from bot.store.send_budget import send_budget
 from conversations.coach import transition
 from conversations.events import Command, Event, Text
@@ -432,6 +433,31 @@ def sending_process(url: str, bots: list[BotProcess]) -> int:
     return 0
 
 
+async def kill_between_sends(bot: BotProcess, fake: FakeBotApi, url: str) -> None:
+    """SIGKILL `bot` at a moment when every send the server got is marked sent in the database.
+    A kill between a send and its mark sends that one nudge twice: the window no outbox closes
+    without the platform's help (bot/nudges/tick.py), which this figure does not measure (as in
+    tests/test_fan_out_processes.py). The process is frozen (SIGSTOP) while the counts are
+    compared; after 50 tries it is killed whatever the counts."""
+    assert bot.process is not None
+    engine = make_engine(url, create=False)
+    try:
+        for _ in range(50):
+            bot.process.send_signal(signal.SIGSTOP)
+            await asyncio.sleep(0.2)  # requests already on the wire reach the server
+            with engine.connect() as db:
+                settled = db.execute(
+                    select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_not(None))
+                ).scalar_one()
+            if settled == fake.sends:
+                break
+            bot.process.send_signal(signal.SIGCONT)
+            await asyncio.sleep(0.02)
+    finally:
+        engine.dispose()
+    await bot.stop(kill=True)
+
+
 async def fan_out(
     url: str, users: int, folder: Path, *, processes: int = 1, kill_half_way: bool = False
 ) -> FanOut:
@@ -460,7 +486,7 @@ async def fan_out(
         if kill_half_way and not killed and sends >= users // 2:
             # The process sending at that moment (the hard case: the others take over).
             victim = sending_process(url, bots)
-            await bots[victim].stop(kill=True)
+            await kill_between_sends(bots[victim], fake, url)
             bots[victim] = BotProcess("bot", fake, url, env)
             bots[victim].start(folder)
             killed = True

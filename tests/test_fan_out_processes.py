@@ -1,8 +1,9 @@
 """Three `python -m bot` processes on one PostgreSQL database fan out one wave of nudges to
 the fake Bot API: the first sends alone and is killed (SIGKILL) in the middle of sending, two
-more take over. Every user gets their nudge exactly once (the killed process's leased rows
-come back when their short lease ends), and the server never sees the bot send more than
-allowed in any one second (Telegram's limit is per bot, whichever process sends).
+more take over. Every user gets their nudge exactly once (the killed sender's leased rows go
+to the next sender as soon as the killed one's turn, 1.5 seconds, has run out), and the server
+never sees the bot send more than allowed in any one second (Telegram's limit is per bot,
+whichever process sends).
 
 The processes read the real clock (they are the real bot), so the users are seeded due a
 minute ago by that clock, in a zone where it is around midday and with no quiet hours: the
@@ -129,8 +130,8 @@ def run_fan_out(tmp_path: Path, url: str) -> None:
             wait_until(lambda: sum(nudged().values()) >= 5, 120, "the fan-out to start")
             kill_between_sends(sender, nudged, engine)
             others = [start(n) for n in range(1, PROCESSES)]
-            # The others send what nobody leased, then the killed process's rows once their
-            # lease ends.
+            # One of the others becomes the sender once the killed one's turn has run out, and
+            # sends everything, the killed process's leased rows included.
             wait_until(
                 lambda: len(nudged()) == USERS,
                 120 + LEASE.total_seconds(),

@@ -67,11 +67,11 @@ CLAIM_SECONDS = 0.5
 # The nudge sender's turn: taken for TURN seconds, renewed every RENEW seconds while it sends.
 # It sends nothing in the last TURN_MARGIN seconds of a turn it could not renew, so a send in
 # flight is answered before another process may take over. A killed sender is replaced about
-# TURN seconds later: the others try every TRY_EVERY seconds while the outbox has rows.
-TURN = 2.0
+# TURN seconds later: the others try again several times a second while the outbox has rows
+# (bot/nudges/tick.py, TRY_EVERY).
+TURN = 1.5
 RENEW = 0.25
-TURN_MARGIN = 1.0
-TRY_EVERY = 0.25
+TURN_MARGIN = 0.75
 
 
 class SendBudgetRow(SQLModel, table=True):
