@@ -260,9 +260,11 @@ class SharedPacer:
     """Paces one process's nudges inside the bot's shared budget, for the life of the process:
     one nudge per claimed slot, and at most one message a second to any one chat.
 
-    `wait(chat_id)` returns when a nudge to `chat_id` may go out. Slots are claimed in runs of
-    CLAIM_SECONDS; the next run is claimed while the current one is being used. `runner` runs
-    the synchronous claim (in a thread by default; on the event loop for SQLite)."""
+    `sending()` makes this process the bot's one nudge sender for a while (or says another
+    process is). `wait(chat_id)` returns when a nudge to `chat_id` may go out. Slots are claimed
+    in runs of CLAIM_SECONDS; the next run is claimed while the current one is being used.
+    `runner` runs the synchronous claims (in a thread by default; on the event loop for
+    SQLite)."""
 
     def __init__(
         self,
