@@ -20,8 +20,10 @@ from hypothesis import strategies as st
 from sqlalchemy.exc import OperationalError
 
 import bot.nudges.tick as nudge_tick
-from bot.delivery import DeliveryResult
+from bot.delivery import DeliveryResult, may_start
 from bot.nudges.tick import (
+    LEASE,
+    LEASE_MARGIN,
     MAX_ATTEMPTS,
     RETRY_AFTER,
     NoPacing,
@@ -518,6 +520,37 @@ async def test_a_nudge_refused_by_flood_control_goes_again_in_the_same_tick(
     assert (report.sent, report.failed) == (2, 1)
     assert sorted(delivery.calls) == ["first", "first", "second"]
     assert outbox_rows(service) == []  # nothing left for a later tick
+
+
+async def test_a_nudge_whose_lease_ran_short_is_left_to_whoever_leases_it_next(
+    service: CoachService, clock: SimClock
+) -> None:
+    add(service, ("slow", "07:00"))
+
+    class LeaseRunsShort(RecordingDelivery):
+        """The platform asks `may_start` right before sending; the first time, the row's
+        lease has run short by then (the clock moved while it waited for a lock)."""
+
+        async def deliver(self, chat_id: str, replies: Sequence[Reply]) -> DeliveryResult:
+            check = may_start.get()
+            assert check is not None
+            if not self.calls:
+                self.calls.append(chat_id)
+                clock.now += LEASE - LEASE_MARGIN
+                assert not check()
+                return DeliveryResult.TOO_LATE
+            assert check()
+            return await super().deliver(chat_id, replies)
+
+    delivery = LeaseRunsShort(clock=clock)
+    clock.now = at_utc(7)
+    first = await run_nudge_tick(service, delivery, now=at_utc(7), grace=GRACE, pacer=NoPacing())
+    assert (first.sent, first.expired, first.failed) == (0, 1, 0)
+    [row] = outbox_rows(service)
+    assert row.claimed_until == at_utc(7) + LEASE  # untouched: still leased, maybe to another
+    await tick(service, delivery, at_utc(7) + LEASE)
+    assert [d.chat_id for d in delivery.sent] == ["slow"]
+    assert outbox_rows(service) == []
 
 
 async def test_a_delivery_that_keeps_failing_is_given_up_without_logging_who(

@@ -14,6 +14,7 @@ from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.delivery import TooLate, may_start
 from bot.settings import Settings
 from bot.store.db import make_engine
 from bot.store.send_budget import LATE, SendBudget, SharedPacer
@@ -202,3 +203,27 @@ async def test_after_a_429_the_pacer_uses_no_slot_it_claimed_before_the_pause(
     budget.back_off(3.0)
     await pacer.wait("b")
     assert clock.now >= 1_800_000_000.0 + 3.0
+
+
+async def test_a_nudge_no_longer_ours_when_its_turn_comes_is_not_sent(engine: Engine) -> None:
+    """The tick's last word (`may_start`) is asked after the window's wait, right before the
+    request: a nudge whose lease ran short meanwhile never reaches the server."""
+    clock = FakeTime()
+    budget = SendBudget(engine, "telegram", 10, clock=clock)
+    limiter = SharedRateLimiter(PassThrough(), budget, inline)
+    calls: list[str] = []
+
+    async def send() -> bool:
+        calls.append("sent")
+        return True
+
+    token = may_start.set(lambda: False)
+    try:
+        with pytest.raises(TooLate):
+            await limiter.process_request(send, (), {}, "sendMessage", {}, NUDGE)
+        # A reply is never held back, whatever the nudges' lease says.
+        await limiter.process_request(send, (), {}, "sendMessage", {}, None)
+    finally:
+        may_start.reset(token)
+    await limiter.process_request(send, (), {}, "sendMessage", {}, NUDGE)
+    assert calls == ["sent", "sent"]

@@ -65,7 +65,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.delivery import Delivery, DeliveryResult
+from bot.delivery import Delivery, DeliveryResult, may_start
 from bot.service import CoachService, save_and_reschedule
 from bot.store.db import (
     StoredUser,
@@ -714,18 +714,30 @@ async def _send_one(
     handed_back: list[int],
 ) -> None:
     await pacer.wait(item.chat_id)
-    if not turn.may_send(item.leased_until, service.clock()):
+
+    def still_ours() -> bool:
+        return turn.may_send(item.leased_until, service.clock())
+
+    if still_ours():
+        # The platform asks again right before its request leaves (a chat lock or the send
+        # window may hold the delivery a little longer).
+        token = may_start.set(still_ours)
+        try:
+            result = await delivery.deliver(item.chat_id, item.replies)
+        except Exception as error:  # an adapter should return FAILED; never stop the tick
+            log.warning("outbox message %s: delivery raised %s", item.id, type(error).__name__)
+            result = DeliveryResult.FAILED
+        finally:
+            may_start.reset(token)
+    else:
+        result = DeliveryResult.TOO_LATE
+    if result is DeliveryResult.TOO_LATE:
         # Waited so long (a 429 pause, a busy machine) that the lease or turn may pass
         # mid-send: leave the row; whoever leases it next sends it, and only they do (this
         # tick too, once the lease is over).
         report.expired += 1
         handed_back.append(item.id)
         return
-    try:
-        result = await delivery.deliver(item.chat_id, item.replies)
-    except Exception as error:  # an adapter should return FAILED; never let one row stop the tick
-        log.warning("outbox message %s: delivery raised %s", item.id, type(error).__name__)
-        result = DeliveryResult.FAILED
     # Settle at once, with no await in between: this is the window where a crash doubles a send.
     _settle(service, delivery.platform, item, result, now, report)
     if result is DeliveryResult.LATER:

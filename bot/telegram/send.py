@@ -29,7 +29,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.delivery import DeliveryResult
+from bot.delivery import DeliveryResult, TooLate, may_start
 from bot.nudges.send_window import SendWindow
 from bot.store.send_budget import SendBudget
 from bot.telegram.render import answered_text, keyboard
@@ -137,6 +137,8 @@ class TelegramDelivery:
                     await self.sender.send_reply(chat, reply, nudge=index == 0)
         except Forbidden:
             return DeliveryResult.BLOCKED
+        except TooLate:  # nothing was sent: the row may be another sender's by now
+            return DeliveryResult.TOO_LATE
         except RetryAfter:  # the whole bot pauses (SharedRateLimiter); then this tick again
             log.warning("A nudge met flood control; it goes again after the pause")
             return DeliveryResult.LATER
@@ -215,6 +217,11 @@ class SharedRateLimiter(BaseRateLimiter[int | str]):
             send = None
             if counted:
                 send = await self.window.turn() if nudge else self.window.start()
+            check = may_start.get() if nudge else None
+            if check is not None and not check():
+                assert send is not None
+                self.window.finish(send)  # nothing left: a place in the window, no more
+                raise TooLate
             try:
                 return await callback(*call_args, **call_kwargs)
             except RetryAfter as error:
