@@ -3,13 +3,15 @@
 `Sender(bot)` sends a coach `Reply` (`send_reply`), edits a pressed question (`mark_answered`),
 retries network errors with back-off (`retrying`), and runs calls the conversation can do
 without (`optional`: setMyCommands, sendChatAction, removing an old keyboard) so that a server
-rejecting them is only logged. Flood control (429) is PTB's `AIORateLimiter`'s job: it waits the
-time the server names and tries again, so it never reaches this module unless it keeps failing.
+rejecting them is only logged. Flood control (429) for replies is PTB's `AIORateLimiter`'s
+job: it waits the time the server names and tries again, so it never reaches this module unless
+it keeps failing. `SharedRateLimiter` wraps it with the bot's shared budget and this process's
+send window (below).
 
 `TelegramDelivery(sender)` is the `bot.delivery.Delivery` the nudge tick uses:
 
     delivery = TelegramDelivery(Sender(application.bot))
-    result = await delivery.deliver("4242", replies)   # SENT, BLOCKED or FAILED
+    result = await delivery.deliver("4242", replies)   # SENT, BLOCKED, LATER, TOO_LATE, FAILED
 """
 
 from __future__ import annotations
@@ -242,7 +244,7 @@ class SharedRateLimiter(BaseRateLimiter[int | str]):
         if nudge:
             # Paced already, by its budget slot. A 429 is not retried here (a retry would go
             # out between the paced slots): the nudge fails, the whole bot pauses, and the
-            # outbox sends it again later.
+            # tick sends it again after the pause.
             return await noting_429(*args, **kwargs)
         inner_args = None if isinstance(rate_limit_args, str) else rate_limit_args
         return await self.inner.process_request(
