@@ -4,16 +4,22 @@ Figures, not assertions. Every bot runs as its own process against a fake Bot AP
 loopback (bench/fake_api.py, in this process); times are on the machine-wide monotonic clock.
 
 1. cost: bot-side cost per update over a whole scripted session (onboarding typed, /session,
-   then every hold, feeling and check-in to the summary tapped on the buttons, as users do: a
-   tap costs an answerCallbackQuery and an edit besides the reply), from the moment the fake
-   server hands the update over (getUpdates) to the last API call it causes; the same for a
-   minimal PTB echo bot (which gets the taps' labels as text: it has no buttons).
-2. throughput: users in sessions at once, each sending its next message when the bot has
-   answered the last one; updates handled per second, and the echo bot's on the same script.
+   then every hold, feeling and check-in to the summary), from the moment the fake server hands
+   the update over (getUpdates) to the last API call it causes, one user at a time after one
+   unmeasured session (the first session uploads the exercise pictures once per bot). Twice:
+   with the answers typed, against a minimal PTB echo bot; and with the answers tapped on the
+   buttons, as users do, against the echo bot answering taps as any bot with buttons must
+   (answerCallbackQuery, the pressed message marked, a reply). API calls per update are shown
+   beside each figure.
+2. throughput: users in sessions at once, each sending its next update when the bot's new
+   messages for the last one have arrived; updates handled per second and CPU per update under
+   that load, and the echo bot's on the same script, typed and tapped as in 1.
 3. fan-out: users due in the same minute, against a server enforcing 30 messages a second
    with 429 above it; the real `python -m bot` with its production settings (tick every 20 s,
    the shared send budget). Then two and three processes on one PostgreSQL database, one
    killed (SIGKILL) half-way and started again.
+5. the first /progress after a start-up: a user with one session stored asks for /progress the
+   moment a restarted bot takes its first update; seconds until the chart (sendPhoto) arrives.
 
 Seeded users have no quiet hours and every simulated hold lasts an hour (BENCH_LONG_HOLDS, the
 users tap "Done"), so no figure depends on the hour the bench runs or on a hold timer firing.
@@ -457,6 +463,50 @@ async def throughput(
     return Throughput(users * len(script) / elapsed, timeouts, bot_cpu, own_cpu)
 
 
+# --- the first /progress after start-up ------------------------------------------------------
+
+
+async def wait_for_call(
+    fake: FakeBotApi, chat_id: int, method: str, count: int, limit_seconds: float = 60
+) -> int:
+    """When (ns) the chat's `count`-th call of `method` came in."""
+    deadline = time.monotonic() + limit_seconds
+    log = fake.chats[chat_id]
+    while log.methods.get(method, 0) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"chat {chat_id}: no {method} number {count}")
+        await asyncio.sleep(0.001)
+    return log.last_ns
+
+
+async def first_progress(
+    fake: FakeBotApi, url: str, script: list[str], folder: Path, first_chat: int
+) -> tuple[float, float]:
+    """Seconds from /progress to its chart (sendPhoto): asked the moment a restarted bot takes
+    its first update, then asked again. The user has one whole session stored."""
+    coach = BotProcess("coach", fake, url, COACH_ENV)
+    coach.start(folder)
+    await coach.ready()
+    for line in script:
+        update_id = push(fake, first_chat, line, taps=True, echo=False)
+        await wait_quiet(fake, first_chat, update_id, quiet=0.15)
+    await coach.stop()
+    restarted = BotProcess("coach", fake, url, COACH_ENV)
+    restarted.start(folder)
+    seconds: list[float] = []
+    try:
+        await restarted.ready()
+        for _ in range(2):
+            photos = fake.chats[first_chat].methods.get("sendphoto", 0)
+            asked = time.monotonic_ns()
+            push(fake, first_chat, "/progress", taps=True, echo=False)
+            answered = await wait_for_call(fake, first_chat, "sendphoto", photos + 1)
+            seconds.append((answered - asked) / 1e9)
+    finally:
+        await restarted.stop()
+    return seconds[0], seconds[1]
+
+
 # --- 3. fan-out -----------------------------------------------------------------------------
 
 
@@ -586,7 +636,7 @@ async def run(args: argparse.Namespace) -> None:
         fake = FakeBotApi()
         await fake.start()
         chats = iter(range(1_000_000, 10**9, 1_000_000))  # a fresh block of chats per run
-        modes = [("typed", False), ("tapped", True)]
+        modes = [(mode, mode == "tapped") for mode in args.answers]
         expected: dict[bool, list[int]] = {}
         if "cost" in args.only:
             say("\n1. bot-side cost per update, whole scripted session, one user at a time")
@@ -637,6 +687,13 @@ async def run(args: argparse.Namespace) -> None:
                         taps=taps, first_chat=first_chat,
                     )  # fmt: skip
                     say(result.line(f"coach, {kind}", echo))
+        if "progress" in args.only:
+            say("\n5. the first /progress chart after a start-up (asked at the first getUpdates)")
+            for kind in kinds:
+                first, again = await first_progress(
+                    fake, databases.new(kind), script, folder, next(chats)
+                )
+                say(f"   {kind:<10} first {first:.2f} s (target < 1 s), asked again {again:.2f} s")
         await fake.stop()
         if "fanout" in args.only:
             say(
@@ -691,8 +748,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        default=["cost", "throughput", "fanout", "startup"],
-        choices=["cost", "throughput", "fanout", "startup"],
+        default=["cost", "throughput", "progress", "fanout", "startup"],
+        choices=["cost", "throughput", "progress", "fanout", "startup"],
     )
     parser.add_argument("--cost-users", type=int, default=3, help="sessions measured for 1")
     parser.add_argument("--users", type=int, default=1000, help="users at once for 2")
@@ -704,5 +761,12 @@ def main(argv: list[str] | None = None) -> int:
         "--stored", type=int, nargs="+", default=[0, 100_000, 1_000_000], help="users for 4"
     )
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    parser.add_argument(
+        "--answers",
+        nargs="+",
+        default=["typed", "tapped"],
+        choices=["typed", "tapped"],
+        help="how the users of 1 and 2 answer the coach's questions",
+    )
     asyncio.run(run(parser.parse_args(argv)))
     return 0
