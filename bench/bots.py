@@ -7,7 +7,10 @@
   "Done", and on a slow machine a hold timer firing first would change what the bot sends
   mid-figure (and the figure would measure the timers, not the answers).
 * echo: a minimal python-telegram-bot echo bot (PTB's own example) with concurrent updates,
-  so that, like the coach, it is bound by CPU and not by waiting on one update at a time.
+  so that, like the coach, it is bound by CPU and not by waiting on one update at a time. A
+  pressed button gets what any bot with buttons must do for it: the press answered
+  (answerCallbackQuery), the pressed message marked with the answer (editMessageText), and a
+  reply (sendMessage), so taps compare with taps.
 """
 
 from __future__ import annotations
@@ -53,12 +56,26 @@ def run_coach() -> int:
 
 
 def run_echo() -> int:
-    from telegram import Update
-    from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
+    from telegram import Message, Update
+    from telegram.ext import (
+        ApplicationBuilder,
+        CallbackQueryHandler,
+        ContextTypes,
+        MessageHandler,
+        filters,
+    )
 
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.message is not None
         await update.message.reply_text(update.message.text or "")
+
+    async def press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        assert query is not None
+        assert isinstance(query.message, Message)
+        await query.answer()
+        await query.edit_message_text(f"{query.message.text} → {query.data}")
+        await query.message.reply_text(query.data or "")
 
     application: Any = (
         ApplicationBuilder()
@@ -68,6 +85,7 @@ def run_echo() -> int:
         .build()
     )
     application.add_handler(MessageHandler(filters.TEXT, echo))
+    application.add_handler(CallbackQueryHandler(press))
     application.run_polling(timeout=10, poll_interval=0)
     return 0
 
@@ -77,13 +95,24 @@ def main() -> int:
     profile_to = os.environ.get("BENCH_PROFILE")
     if not profile_to:
         return run()
+    # Profiled between two SIGUSR1s from the bench (the measured part), not start-up.
     import cProfile
+    import signal
 
     profiler = cProfile.Profile()
-    try:
-        return profiler.runcall(run)
-    finally:
-        profiler.dump_stats(f"{profile_to}.{sys.argv[1]}")
+    running = False
+
+    def toggle(signum: int, frame: Any) -> None:
+        nonlocal running
+        if running:
+            profiler.disable()
+            profiler.dump_stats(f"{profile_to}.{sys.argv[1]}")
+        else:
+            profiler.enable()
+        running = not running
+
+    signal.signal(signal.SIGUSR1, toggle)
+    return run()
 
 
 if __name__ == "__main__":

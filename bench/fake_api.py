@@ -26,10 +26,15 @@ _SENDS = frozenset(
 _BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Bench", "username": "bench_bot"}
 
 
+_NEW_MESSAGES = frozenset({"sendmessage", "sendphoto", "sendanimation", "senddocument"})
+
+
 @dataclass
 class ChatLog:
-    calls: int = 0
-    sends: int = 0
+    calls: int = 0  # every API call about this chat, answerCallbackQuery included
+    sends: int = 0  # the calls Telegram's 30-a-second limit counts (messages and edits)
+    messages: int = 0  # new messages in the chat
+    methods: dict[str, int] = field(default_factory=dict)  # calls by method
     last_ns: int = 0
     texts: list[str] = field(default_factory=list)
 
@@ -56,6 +61,8 @@ class FakeBotApi:
         self.get_updates_times: list[int] = []  # when each getUpdates call came in
         self.keyboards: dict[int, dict[str, Any]] = {}  # chat -> last message with buttons
         self._query_id = 0
+        self._query_chats: dict[str, int] = {}  # callback query id -> its chat, until answered
+        self._last_message: dict[int, dict[str, Any]] = {}  # chat -> the bot's last message
         self._server: asyncio.Server | None = None
         self.port = 0
 
@@ -92,16 +99,22 @@ class FakeBotApi:
         self._new_updates.set()
         return self._update_id
 
-    def push_tap(self, chat_id: int, label: str) -> int:
+    def push_tap(self, chat_id: int, label: str, *, any_button: bool = False) -> int:
         """Queue a press on the button labelled `label` under the chat's last question, as a
-        user taps it; typed as text when no such button is there. Returns the receipt key."""
+        user taps it; typed as text when no such button is there. With `any_button` (a bot
+        that sends no buttons, such as the echo bot), a press on a button with `label` as its
+        data under the bot's last message. Returns the receipt key."""
         message = self.keyboards.get(chat_id)
         rows = (message or {}).get("reply_markup", {}).get("inline_keyboard", [])
         button = next((b for row in rows for b in row if b.get("text") == label), None)
+        if (message is None or button is None) and any_button:
+            message = self._last_message.get(chat_id)
+            button = {"text": label, "callback_data": label}
         if message is None or button is None:
             return self.push_text(chat_id, label)
         self._update_id += 1
         self._query_id += 1
+        self._query_chats[str(self._query_id)] = chat_id
         user = {"id": chat_id, "is_bot": False, "first_name": "U"}
         self.updates.append(
             {
@@ -158,6 +171,8 @@ class FakeBotApi:
         if method == "getupdates":
             return 200, {"ok": True, "result": await self._get_updates(params)}
         chat_id = params.get("chat_id")
+        if method == "answercallbackquery":
+            chat_id = self._query_chats.pop(str(params.get("callback_query_id")), None)
         now = time.monotonic_ns()
         if method in _SENDS and self.rate_limit is not None:
             while self._window and now - self._window[0] >= 1_000_000_000:
@@ -174,6 +189,9 @@ class FakeBotApi:
             log = self.chats[int(chat_id)]
             log.calls += 1
             log.last_ns = now
+            log.methods[method] = log.methods.get(method, 0) + 1
+            if method in _NEW_MESSAGES:
+                log.messages += 1
             if method in _SENDS:
                 log.sends += 1
                 self.sends += 1
@@ -236,6 +254,8 @@ class FakeBotApi:
                 message["reply_markup"] = markup
                 if method == "sendmessage":
                     self.keyboards[int(chat_id)] = message
+            if method in _NEW_MESSAGES:
+                self._last_message[int(chat_id)] = message
             return message
         return True
 

@@ -4,16 +4,22 @@ Figures, not assertions. Every bot runs as its own process against a fake Bot AP
 loopback (bench/fake_api.py, in this process); times are on the machine-wide monotonic clock.
 
 1. cost: bot-side cost per update over a whole scripted session (onboarding typed, /session,
-   then every hold, feeling and check-in to the summary tapped on the buttons, as users do: a
-   tap costs an answerCallbackQuery and an edit besides the reply), from the moment the fake
-   server hands the update over (getUpdates) to the last API call it causes; the same for a
-   minimal PTB echo bot (which gets the taps' labels as text: it has no buttons).
-2. throughput: users in sessions at once, each sending its next message when the bot has
-   answered the last one; updates handled per second, and the echo bot's on the same script.
+   then every hold, feeling and check-in to the summary), from the moment the fake server hands
+   the update over (getUpdates) to the last API call it causes, one user at a time after one
+   unmeasured session (the first session uploads the exercise pictures once per bot). Twice:
+   with the answers typed, against a minimal PTB echo bot; and with the answers tapped on the
+   buttons, as users do, against the echo bot answering taps as any bot with buttons must
+   (answerCallbackQuery, the pressed message marked, a reply). API calls per update are shown
+   beside each figure.
+2. throughput: users in sessions at once, each sending its next update when the bot's new
+   messages for the last one have arrived; updates handled per second and CPU per update under
+   that load, and the echo bot's on the same script, typed and tapped as in 1.
 3. fan-out: users due in the same minute, against a server enforcing 30 messages a second
    with 429 above it; the real `python -m bot` with its production settings (tick every 20 s,
    the shared send budget). Then two and three processes on one PostgreSQL database, the one
    sending at the time killed (SIGKILL) half-way and started again.
+5. the first /progress after a start-up: a user with one session stored asks for /progress the
+   moment a restarted bot takes its first update; seconds until the chart (sendPhoto) arrives.
 
 Seeded users have no quiet hours and every simulated hold lasts an hour (BENCH_LONG_HOLDS, the
 users tap "Done"), so no figure depends on the hour the bench runs or on a hold timer firing.
@@ -101,12 +107,14 @@ def session_script() -> tuple[list[str], int]:
     return lines, session_starts
 
 
-def push(fake: FakeBotApi, chat_id: int, line: str, *, taps: bool = True) -> int:
-    """Send one script line: a button press for a tap line (when the bot has buttons), else
-    the text."""
+def push(fake: FakeBotApi, chat_id: int, line: str, *, taps: bool, echo: bool) -> int:
+    """Send one script line: a button press for a tap line (with `taps`), else the text. The
+    echo bot has no buttons of its own: its presses carry the label as their data."""
     if line.startswith(TAP):
         label = line.removeprefix(TAP)
-        return fake.push_tap(chat_id, label) if taps else fake.push_text(chat_id, label)
+        if taps:
+            return fake.push_tap(chat_id, label, any_button=echo)
+        return fake.push_text(chat_id, label)
     return fake.push_text(chat_id, line)
 
 
@@ -201,6 +209,10 @@ class BotProcess:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def signal(self, number: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(number)
+
     async def stop(self, *, kill: bool = False) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -288,46 +300,88 @@ async def wait_quiet(
 class Cost:
     latencies: list[float]  # ns from receipt to the last API call, one per update
     calls: list[int]  # API calls each update of the script caused (the first user's)
+    messages: list[int]  # new messages each update of the script caused (the first user's)
     cpu: float  # CPU seconds of the bot process per update (idle waiting included)
+    methods: dict[str, int]  # API calls by method over the first user's whole script
 
     def line(self, label: str, echo: Cost | None = None) -> str:
         latency = statistics.median(self.latencies)
+        calls = sum(self.methods.values()) / len(self.calls)
         text = (
-            f"   {label:<17} median {ms(latency)}  p99 {ms(p99(self.latencies))}  "
-            f"CPU {self.cpu * 1e3:.2f} ms/update  API calls/update "
-            f"{sum(self.calls) / len(self.calls):.2f}"
+            f"   {label:<22} median {ms(latency)}  p99 {ms(p99(self.latencies))}  "
+            f"CPU {self.cpu * 1e3:.2f} ms/update  API calls/update {calls:.2f}"
+            f"\n   {'':<22} calls: "
+            + ", ".join(f"{m} {n}" for m, n in sorted(self.methods.items()))
         )
         if echo is not None:
             ratio = latency / statistics.median(echo.latencies)
-            text += f"\n   {'':<17} ratio to echo: latency {ratio:.2f}, CPU "
+            text += f"\n   {'':<22} ratio to echo: latency {ratio:.2f}, CPU "
             text += f"{self.cpu / echo.cpu:.2f} (target <= 1.3)"
         return text
 
 
+async def settle(bot: BotProcess, quiet_seconds: float = 1.0, limit_seconds: float = 60) -> None:
+    """Wait until the process has used no CPU for `quiet_seconds`: what it does once after
+    start-up (the chart warmed up in a thread, the first nudge tick) is not per update."""
+    deadline = time.monotonic() + limit_seconds
+    last = bot.cpu_seconds()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(quiet_seconds)
+        now = bot.cpu_seconds()
+        if now == last:
+            return
+        last = now
+
+
 async def session_cost(
-    kind: str, fake: FakeBotApi, url: str, script: list[str], users: int, folder: Path
+    kind: str,
+    fake: FakeBotApi,
+    url: str,
+    script: list[str],
+    users: int,
+    folder: Path,
+    *,
+    taps: bool,
+    first_chat: int,
 ) -> Cost:
-    """Per-update costs over `users` whole sessions, one user after another."""
+    """Per-update costs over `users` whole sessions, one user after another, after one whole
+    session that is not measured: a bot's first session pays once for what later ones reuse
+    (the exercise pictures uploaded once per bot, then sent by file id; code run for the first
+    time)."""
     bot = BotProcess(kind, fake, url, COACH_ENV)
     bot.start(folder)
     await bot.ready()
+    for line in script:
+        update_id = push(fake, first_chat - 1, line, taps=taps, echo=kind == "echo")
+        await wait_quiet(fake, first_chat - 1, update_id, quiet=0.15)
+    await settle(bot)
     costs: list[float] = []
     calls: list[int] = []
+    messages: list[int] = []
+    profiling = bool(os.environ.get("BENCH_PROFILE"))  # bench/bots.py profiles until told
+    if profiling:
+        bot.signal(signal.SIGUSR1)
     cpu_before = bot.cpu_seconds()
     try:
         for user in range(users):
-            chat_id = (1 if kind == "coach" else 2) * 1_000_000 + user
+            chat_id = first_chat + user
+            log = fake.chats[chat_id]
             for line in script:
-                before = fake.chats[chat_id].calls
-                update_id = push(fake, chat_id, line, taps=kind == "coach")
+                before, sent = log.calls, log.messages
+                update_id = push(fake, chat_id, line, taps=taps, echo=kind == "echo")
                 receipt, last = await wait_quiet(fake, chat_id, update_id, quiet=0.15)
                 costs.append(last - receipt)
                 if user == 0:
-                    calls.append(fake.chats[chat_id].calls - before)
+                    calls.append(log.calls - before)
+                    messages.append(log.messages - sent)
         cpu = (bot.cpu_seconds() - cpu_before) / len(costs)
+        if profiling:
+            bot.signal(signal.SIGUSR1)
+            await asyncio.sleep(1)
+        methods = dict(fake.chats[first_chat].methods)
     finally:
         await bot.stop()
-    return Cost(costs, calls, cpu)
+    return Cost(costs, calls, messages, cpu, methods)
 
 
 # --- 2. throughput ------------------------------------------------------------------------
@@ -341,9 +395,13 @@ class Throughput:
     bench_cpu: float  # this process's (fake server and simulated users), in cores
 
     def line(self, label: str, echo: Throughput | None = None) -> str:
-        text = f"   {label:<17} {self.rate:7.0f} updates/s"
+        text = f"   {label:<22} {self.rate:7.0f} updates/s"
         if echo is not None:
             text += f"  ratio to echo {self.rate / echo.rate:.2f} (target >= 0.8)"
+        text += f"\n   {'':<22} CPU {self.bot_cpu / self.rate * 1e3:.2f} ms/update"
+        if echo is not None:
+            ratio = (self.bot_cpu / self.rate) / (echo.bot_cpu / echo.rate)
+            text += f" (ratio to echo {ratio:.2f})"
         return text + (
             f"  [bot CPU {self.bot_cpu:.2f} cores, fake server {self.bench_cpu:.2f}; "
             f"timeouts {self.timeouts}]"
@@ -355,34 +413,39 @@ async def throughput(
     fake: FakeBotApi,
     url: str,
     script: list[str],
-    expected_calls: list[int],
+    expected_messages: list[int],
     users: int,
     folder: Path,
+    *,
+    taps: bool,
+    first_chat: int,
 ) -> Throughput:
-    """Updates per second with `users` in their sessions at once."""
-    first_chat = 10_000_000
+    """Updates per second with `users` in their sessions at once. Each user sends its next
+    update once the bot's new messages for the last one have arrived (edits the bot puts off,
+    such as answer marks, are not waited for, as a user would not wait for them)."""
     waiters: dict[int, tuple[int, asyncio.Future[None]]] = {}
 
     def on_call(chat_id: int, method: str) -> None:
         waiter = waiters.get(chat_id)
-        if waiter and fake.chats[chat_id].calls >= waiter[0] and not waiter[1].done():
+        if waiter and fake.chats[chat_id].messages >= waiter[0] and not waiter[1].done():
             waiter[1].set_result(None)
 
     fake.on_call = on_call
     bot = BotProcess(kind, fake, url, COACH_ENV)
     bot.start(folder)
     await bot.ready()
+    await settle(bot)
     timeouts = 0
     loop = asyncio.get_running_loop()
 
     async def user(chat_id: int) -> None:
         nonlocal timeouts
-        for line, calls in zip(script, expected_calls, strict=True):
-            target = fake.chats[chat_id].calls + calls
+        for line, count in zip(script, expected_messages, strict=True):
+            target = fake.chats[chat_id].messages + count
             future: asyncio.Future[None] = loop.create_future()
             waiters[chat_id] = (target, future)
-            push(fake, chat_id, line, taps=kind == "coach")
-            if fake.chats[chat_id].calls >= target:
+            push(fake, chat_id, line, taps=taps, echo=kind == "echo")
+            if fake.chats[chat_id].messages >= target:
                 continue
             try:
                 await asyncio.wait_for(future, timeout=60)
@@ -400,6 +463,50 @@ async def throughput(
         fake.on_call = None
         await bot.stop()
     return Throughput(users * len(script) / elapsed, timeouts, bot_cpu, own_cpu)
+
+
+# --- the first /progress after start-up ------------------------------------------------------
+
+
+async def wait_for_call(
+    fake: FakeBotApi, chat_id: int, method: str, count: int, limit_seconds: float = 60
+) -> int:
+    """When (ns) the chat's `count`-th call of `method` came in."""
+    deadline = time.monotonic() + limit_seconds
+    log = fake.chats[chat_id]
+    while log.methods.get(method, 0) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"chat {chat_id}: no {method} number {count}")
+        await asyncio.sleep(0.001)
+    return log.last_ns
+
+
+async def first_progress(
+    fake: FakeBotApi, url: str, script: list[str], folder: Path, first_chat: int
+) -> tuple[float, float]:
+    """Seconds from /progress to its chart (sendPhoto): asked the moment a restarted bot takes
+    its first update, then asked again. The user has one whole session stored."""
+    coach = BotProcess("coach", fake, url, COACH_ENV)
+    coach.start(folder)
+    await coach.ready()
+    for line in script:
+        update_id = push(fake, first_chat, line, taps=True, echo=False)
+        await wait_quiet(fake, first_chat, update_id, quiet=0.15)
+    await coach.stop()
+    restarted = BotProcess("coach", fake, url, COACH_ENV)
+    restarted.start(folder)
+    seconds: list[float] = []
+    try:
+        await restarted.ready()
+        for _ in range(2):
+            photos = fake.chats[first_chat].methods.get("sendphoto", 0)
+            asked = time.monotonic_ns()
+            push(fake, first_chat, "/progress", taps=True, echo=False)
+            answered = await wait_for_call(fake, first_chat, "sendphoto", photos + 1)
+            seconds.append((answered - asked) / 1e9)
+    finally:
+        await restarted.stop()
+    return seconds[0], seconds[1]
 
 
 # --- 3. fan-out -----------------------------------------------------------------------------
@@ -576,43 +683,65 @@ async def run(args: argparse.Namespace) -> None:
     try:
         fake = FakeBotApi()
         await fake.start()
+        chats = iter(range(1_000_000, 10**9, 1_000_000))  # a fresh block of chats per run
+        modes = [(mode, mode == "tapped") for mode in args.answers]
+        expected: dict[bool, list[int]] = {}
         if "cost" in args.only:
             say("\n1. bot-side cost per update, whole scripted session, one user at a time")
-            echo = await session_cost("echo", fake, "", script, args.cost_users, folder)
-            say(echo.line("echo bot"))
-            calls: list[int] = []
-            for kind in kinds:
-                cost = await session_cost(
-                    "coach", fake, databases.new(kind), script, args.cost_users, folder
-                )
-                calls = calls or cost.calls
-                say(cost.line(f"coach, {kind}", echo))
-            args.calls = calls
+            for mode, taps in modes:
+                say(f"  answers {mode}" + (" (the echo bot's presses carry the label)" * taps))
+                echo = await session_cost(
+                    "echo", fake, "", script, args.cost_users, folder,
+                    taps=taps, first_chat=next(chats),
+                )  # fmt: skip
+                say(echo.line("echo bot"))
+                for kind in kinds:
+                    cost = await session_cost(
+                        "coach", fake, databases.new(kind), script, args.cost_users, folder,
+                        taps=taps, first_chat=next(chats),
+                    )  # fmt: skip
+                    expected.setdefault(taps, cost.messages)
+                    say(cost.line(f"coach, {kind}", echo))
         if "throughput" in args.only:
             say(
                 f"\n2. throughput, {args.users} users in sessions at once "
                 f"({args.session_updates} session updates each)"
             )
             session = script[session_starts:][: args.session_updates]
-            if not getattr(args, "calls", None):
-                calibration = await session_cost(
-                    "coach", fake, databases.new("sqlite"), script, 1, folder
-                )
-                args.calls = calibration.calls
-            expected = args.calls[session_starts:][: args.session_updates]
-            echo = await throughput(
-                "echo", fake, "", session, [1] * len(session), args.users, folder
-            )
-            say(echo.line("echo bot"))
+            for mode, taps in modes:
+                if taps not in expected:
+                    calibration = await session_cost(
+                        "coach", fake, databases.new("sqlite"), script, 1, folder,
+                        taps=taps, first_chat=next(chats),
+                    )  # fmt: skip
+                    expected[taps] = calibration.messages
+                messages = expected[taps][session_starts:][: args.session_updates]
+                say(f"  answers {mode}")
+                echo = await throughput(
+                    "echo", fake, "", session, [1] * len(session), args.users, folder,
+                    taps=taps, first_chat=next(chats),
+                )  # fmt: skip
+                say(echo.line("echo bot"))
+                for kind in kinds:
+                    url = databases.new(kind)
+                    engine = make_engine(url)
+                    first_chat = next(chats)
+                    seed_users(
+                        engine, args.users, first_chat_id=first_chat, next_nudge_at=lambda n: None
+                    )
+                    engine.dispose()
+                    result = await throughput(
+                        "coach", fake, url, session, messages, args.users, folder,
+                        taps=taps, first_chat=first_chat,
+                    )  # fmt: skip
+                    say(result.line(f"coach, {kind}", echo))
+        if "progress" in args.only:
+            say("\n5. the first /progress chart after a start-up (asked at the first getUpdates)")
             for kind in kinds:
-                url = databases.new(kind)
-                engine = make_engine(url)
-                seed_users(engine, args.users, next_nudge_at=lambda n: None)
-                engine.dispose()
-                result = await throughput(
-                    "coach", fake, url, session, expected, args.users, folder
+                first, again = await first_progress(
+                    fake, databases.new(kind), script, folder, next(chats)
                 )
-                say(result.line(f"coach, {kind}", echo))
+                say(f"   {kind:<10} first {first:.2f} s (target < 1 s), asked again {again:.2f} s")
         await fake.stop()
         if "fanout" in args.only:
             say(
@@ -667,8 +796,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        default=["cost", "throughput", "fanout", "startup"],
-        choices=["cost", "throughput", "fanout", "startup"],
+        default=["cost", "throughput", "progress", "fanout", "startup"],
+        choices=["cost", "throughput", "progress", "fanout", "startup"],
     )
     parser.add_argument("--cost-users", type=int, default=3, help="sessions measured for 1")
     parser.add_argument("--users", type=int, default=1000, help="users at once for 2")
@@ -680,5 +809,12 @@ def main(argv: list[str] | None = None) -> int:
         "--stored", type=int, nargs="+", default=[0, 100_000, 1_000_000], help="users for 4"
     )
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    parser.add_argument(
+        "--answers",
+        nargs="+",
+        default=["typed", "tapped"],
+        choices=["typed", "tapped"],
+        help="how the users of 1 and 2 answer the coach's questions",
+    )
     asyncio.run(run(parser.parse_args(argv)))
     return 0

@@ -18,6 +18,7 @@ from conversations.records import (
     SetLog,
 )
 from conversations.replies import CancelHoldTimer, RecordSession
+from conversations.running_set import current_exercise, session_of, with_session
 from conversations.session_plan import (
     Plan,
     dose_text,
@@ -26,27 +27,8 @@ from conversations.session_plan import (
     session_minutes,
 )
 from conversations.state import Activity, Coachee, SessionInProgress, Step
-from data.programme import Exercise
 from schedules import progression
 from schedules.progression import SessionFacts, Verdict, current_doses
-
-
-def _session(state: Coachee) -> SessionInProgress:
-    session = state.flow.session
-    if session is None:
-        raise ValueError("no session in progress")
-    return session
-
-
-def _exercise(state: Coachee, ctx: Ctx) -> tuple[Exercise, int]:
-    session = _session(state)
-    exercise_id, count = session.plan[session.exercise_index]
-    return ctx.programme.exercise(exercise_id), count
-
-
-def _with_session(state: Coachee, **changes: object) -> Coachee:
-    session = _session(state).model_copy(update=changes)
-    return state.model_copy(update={"flow": state.flow.model_copy(update={"session": session})})
 
 
 def _plan(state: Coachee, ctx: Ctx) -> Plan:
@@ -130,8 +112,8 @@ def _on_intro(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
 
 
 def _set_ready(state: Coachee, ctx: Ctx) -> Question:
-    session = _session(state)
-    exercise, count = _exercise(state, ctx)
+    session = session_of(state)
+    exercise, count = current_exercise(state, ctx)
     cue = exercise.cues[ctx.today(state).toordinal() % len(exercise.cues)]
     intro = ctx.say(
         "exercise_intro",
@@ -165,7 +147,7 @@ def _on_running(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
 
 def _hurts(state: Coachee, ctx: Ctx) -> Outcome:
     """Pain can be reported at any moment, not only when a set ends."""
-    ended = _with_session(state, pending_feeling=Feeling.PAIN)
+    ended = with_session(state, pending_feeling=Feeling.PAIN)
     return ask(ended, Step.ASK_PAIN_SCORE, ctx)
 
 
@@ -173,9 +155,9 @@ def _hurts(state: Coachee, ctx: Ctx) -> Outcome:
 
 
 def _feel(state: Coachee, ctx: Ctx) -> Question:
-    exercise, _ = _exercise(state, ctx)
+    exercise, _ = current_exercise(state, ctx)
     text = ctx.say("ask_feel", name=exercise.name)
-    if state.activity.total_sessions == 0 and not _session(state).sets:
+    if state.activity.total_sessions == 0 and not session_of(state).sets:
         # The first time: one line on what the four answers mean.
         text = f"{text}\n{ctx.say('feel_meanings')}"
     keys = ("steady", "working", "shaky", "pain")
@@ -185,7 +167,7 @@ def _feel(state: Coachee, ctx: Ctx) -> Question:
 def _on_feel(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
     feeling = Feeling(choice)
     if feeling is Feeling.PAIN:
-        pending = _with_session(state, pending_feeling=feeling)
+        pending = with_session(state, pending_feeling=feeling)
         return ask(pending, Step.ASK_PAIN_SCORE, ctx)
     return _after_set(_log_set(state, ctx, feeling), ctx)
 
@@ -197,8 +179,8 @@ def _log_set(
     score: int | None = None,
     kind: PainKind | None = None,
 ) -> Coachee:
-    session = _session(state)
-    exercise, count = _exercise(state, ctx)
+    session = session_of(state)
+    exercise, count = current_exercise(state, ctx)
     log = SetLog(
         exercise_id=exercise.id,
         side="",
@@ -207,7 +189,7 @@ def _log_set(
         pain_score=score,
         pain_kind=kind,
     )
-    return _with_session(
+    return with_session(
         state, sets=(*session.sets, log), pending_feeling=None, pending_pain_score=None
     )
 
@@ -220,7 +202,7 @@ def _after_set(state: Coachee, ctx: Ctx, *lead: str) -> Outcome:
 def _with_pain_score(state: Coachee, score: int, ctx: Ctx) -> Outcome:
     if progression.is_safety_stop(score, None):
         return safety_stop(_log_set(state, ctx, Feeling.PAIN, score), ctx)
-    return ask(_with_session(state, pending_pain_score=score), Step.ASK_PAIN_KIND, ctx)
+    return ask(with_session(state, pending_pain_score=score), Step.ASK_PAIN_KIND, ctx)
 
 
 def _pain_kind(state: Coachee, ctx: Ctx) -> Question:
@@ -230,7 +212,7 @@ def _pain_kind(state: Coachee, ctx: Ctx) -> Question:
 
 def _on_pain_kind(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
     kind = PainKind(choice)
-    score = _session(state).pending_pain_score
+    score = session_of(state).pending_pain_score
     logged = _log_set(state, ctx, Feeling.PAIN, score, kind)
     if progression.is_safety_stop(score, kind):
         return safety_stop(logged, ctx)
@@ -241,7 +223,7 @@ def _on_pain_kind(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
 
 
 def _checkin_id(state: Coachee, ctx: Ctx) -> str:
-    exercise, _ = _exercise(state, ctx)
+    exercise, _ = current_exercise(state, ctx)
     return exercise.checkins[state.activity.total_sessions % len(exercise.checkins)]
 
 
@@ -252,15 +234,15 @@ def _checkin(state: Coachee, ctx: Ctx) -> Question:
 
 
 def _on_checkin(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
-    session = _session(state)
-    exercise, _ = _exercise(state, ctx)
+    session = session_of(state)
+    exercise, _ = current_exercise(state, ctx)
     log = CheckInLog(
         exercise_id=exercise.id, question_id=_checkin_id(state, ctx), answer=Answer(choice)
     )
-    logged = _with_session(state, checkins=(*session.checkins, log))
+    logged = with_session(state, checkins=(*session.checkins, log))
     if session.exercise_index + 1 < len(session.plan):
-        nxt = _with_session(logged, exercise_index=session.exercise_index + 1, side_index=0)
-        nxt = _with_session(nxt, hold_index=0)
+        nxt = with_session(logged, exercise_index=session.exercise_index + 1, side_index=0)
+        nxt = with_session(nxt, hold_index=0)
         return ask(nxt, Step.HOLD_READY, ctx, ctx.say("checkin_thanks"))
     return finish(logged, ctx)
 
@@ -300,7 +282,7 @@ def _trained(activity: Activity, ctx: Ctx, state: Coachee) -> Activity:
 def _record(
     state: Coachee, after: Coachee, ctx: Ctx, verdict: Verdict, *, completed: bool
 ) -> RecordSession:
-    session = _session(state)
+    session = session_of(state)
     return RecordSession(
         SessionRecord(
             started_at=session.started_at,
@@ -339,7 +321,7 @@ def _reason(ctx: Ctx, verdict: Verdict, after: Coachee) -> str:
 
 def finish(state: Coachee, ctx: Ctx) -> Outcome:
     """The last check-in is in: decide what comes next, record the session, sum up."""
-    session = _session(state)
+    session = session_of(state)
     if session.short:
         # A welcome-back session eases back in; it neither moves the dose nor counts to advance.
         position, verdict = state.position, Verdict(Decision.REPEAT, "welcome_back")
@@ -390,7 +372,7 @@ def safety_stop(state: Coachee, ctx: Ctx) -> Outcome:
     record = _record(
         state, after, ctx, Verdict(Decision.SAFETY_STOP, "safety_stop"), completed=False
     )
-    last = _session(state).sets[-1] if _session(state).sets else None
+    last = session_of(state).sets[-1] if session_of(state).sets else None
     return safety.after_stop(
         after,
         ctx,
@@ -401,8 +383,8 @@ def safety_stop(state: Coachee, ctx: Ctx) -> Outcome:
 
 
 def resume_text(state: Coachee, ctx: Ctx) -> str:
-    session = _session(state)
-    exercise, _ = _exercise(state, ctx)
+    session = session_of(state)
+    exercise, _ = current_exercise(state, ctx)
     return ctx.say(
         "session_resume",
         name=exercise.name,

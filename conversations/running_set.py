@@ -23,21 +23,24 @@ LIVE_CHOICES = ("shaky", "it_hurts", "pause", "done")
 PAUSED_CHOICES = ("go_on", "it_hurts", "done")
 
 
-def _session(state: Coachee) -> SessionInProgress:
+def session_of(state: Coachee) -> SessionInProgress:
+    """The session in progress (the caller knows there is one)."""
     session = state.flow.session
     if session is None:
         raise ValueError("no session in progress")
     return session
 
 
-def _exercise(state: Coachee, ctx: Ctx) -> tuple[Exercise, int]:
-    session = _session(state)
+def current_exercise(state: Coachee, ctx: Ctx) -> tuple[Exercise, int]:
+    """The session's exercise now, and its holds per side."""
+    session = session_of(state)
     exercise_id, count = session.plan[session.exercise_index]
     return ctx.programme.exercise(exercise_id), count
 
 
-def _with(state: Coachee, **changes: object) -> Coachee:
-    session = _session(state).model_copy(update=changes)
+def with_session(state: Coachee, **changes: object) -> Coachee:
+    """The state with these fields of its session in progress changed."""
+    session = session_of(state).model_copy(update=changes)
     return state.model_copy(update={"flow": state.flow.model_copy(update={"session": session})})
 
 
@@ -48,8 +51,8 @@ def _bumped(state: Coachee) -> Coachee:
 
 
 def _phase_text(state: Coachee, ctx: Ctx) -> str:
-    session = _session(state)
-    exercise, count = _exercise(state, ctx)
+    session = session_of(state)
+    exercise, count = current_exercise(state, ctx)
     index = session.hold_index
     side = exercise.side_names[min(index // count, len(exercise.side_names) - 1)]
     values = {
@@ -68,7 +71,7 @@ def _phase_text(state: Coachee, ctx: Ctx) -> str:
 
 def running_question(state: Coachee, ctx: Ctx) -> Question:
     """The live message of the set: where it stands, and the buttons that act on it."""
-    session = _session(state)
+    session = session_of(state)
     if session.phase is None:
         # Stored before sets ran by themselves: the set starts over.
         return Question(ctx.say("set_restart"), (ctx.choice("start"), ctx.choice("it_hurts")), 2)
@@ -83,9 +86,9 @@ def _live(state: Coachee, ctx: Ctx) -> LiveUpdate:
 
 def start_set(state: Coachee, ctx: Ctx) -> Outcome:
     """Start: the first hold of the set begins now (a set stored half-done starts over)."""
-    exercise, _ = _exercise(state, ctx)
+    exercise, _ = current_exercise(state, ctx)
     ends = ctx.now + timedelta(seconds=exercise.seconds)
-    started = _with(
+    started = with_session(
         state,
         side_index=0,
         hold_index=0,
@@ -100,21 +103,23 @@ def start_set(state: Coachee, ctx: Ctx) -> Outcome:
 
 def _next_phase(state: Coachee, ctx: Ctx, ended_at: datetime) -> Coachee | None:
     """The phase after the one that ended at `ended_at`; None when the set is complete."""
-    session = _session(state)
-    exercise, count = _exercise(state, ctx)
+    session = session_of(state)
+    exercise, count = current_exercise(state, ctx)
     if session.phase is SetPhase.HOLD:
         if session.hold_index + 1 >= holds_in_set(exercise, count):
             return None
         ends = ended_at + timedelta(seconds=exercise.rest_seconds)
-        return _with(state, phase=SetPhase.REST, phase_ends_at=ends)
+        return with_session(state, phase=SetPhase.REST, phase_ends_at=ends)
     ends = ended_at + timedelta(seconds=exercise.seconds)
-    return _with(state, phase=SetPhase.HOLD, phase_ends_at=ends, hold_index=session.hold_index + 1)
+    return with_session(
+        state, phase=SetPhase.HOLD, phase_ends_at=ends, hold_index=session.hold_index + 1
+    )
 
 
 def wake(state: Coachee, ctx: Ctx) -> Outcome:
     """The phase's time is up (or a timer fired early, late, or twice): catch up with the clock
     and say where the set stands now."""
-    session = _session(state)
+    session = session_of(state)
     if session.phase is None:
         return restart_set(state, ctx)
     if session.phase is SetPhase.PAUSED or session.phase_ends_at is None:
@@ -125,7 +130,7 @@ def wake(state: Coachee, ctx: Ctx) -> Outcome:
         return close_set(state, ctx, lead=ctx.say("set_long_past"))
     current = state
     while True:
-        ends = _session(current).phase_ends_at
+        ends = session_of(current).phase_ends_at
         assert ends is not None
         if ctx.now < ends:
             break
@@ -133,43 +138,43 @@ def wake(state: Coachee, ctx: Ctx) -> Outcome:
         if nxt is None:
             return close_set(current, ctx, complete=True)
         current = nxt
-    ends = _session(current).phase_ends_at
+    ends = session_of(current).phase_ends_at
     assert ends is not None
     return Outcome(current, effects=(_live(current, ctx), WakeAt(ends, current.flow.step_no)))
 
 
 def on_running(state: Coachee, choice: str, ctx: Ctx) -> Outcome:
     """A button of the live message: mark a hold shaky, pause, go on, or end the set."""
-    session = _session(state)
+    session = session_of(state)
     if session.phase is None:
         if choice == "it_hurts":
             return close_set(state, ctx, hurt=True)
         return start_set(state, ctx)
     if choice == "shaky":
         number = session.hold_index
-        marked = _with(state, shaky_marks=tuple(sorted({*session.shaky_marks, number})))
-        _, count = _exercise(state, ctx)
+        marked = with_session(state, shaky_marks=tuple(sorted({*session.shaky_marks, number})))
+        _, count = current_exercise(state, ctx)
         return Outcome(
             marked, effects=(Acknowledge(ctx.say("marked_shaky", number=number % count + 1)),)
         )
     if choice == "pause":
         hold_index = session.hold_index + (1 if session.phase is SetPhase.REST else 0)
         paused = _bumped(
-            _with(state, phase=SetPhase.PAUSED, phase_ends_at=None, hold_index=hold_index)
+            with_session(state, phase=SetPhase.PAUSED, phase_ends_at=None, hold_index=hold_index)
         )
         return Outcome(paused, effects=(CancelHoldTimer(), _live(paused, ctx)))
     if choice == "go_on":
-        exercise, _ = _exercise(state, ctx)
+        exercise, _ = current_exercise(state, ctx)
         ends = ctx.now + timedelta(seconds=exercise.seconds)
-        going = _bumped(_with(state, phase=SetPhase.HOLD, phase_ends_at=ends))
+        going = _bumped(with_session(state, phase=SetPhase.HOLD, phase_ends_at=ends))
         return Outcome(going, effects=(_live(going, ctx), WakeAt(ends, going.flow.step_no)))
     return close_set(state, ctx, hurt=choice == "it_hurts")
 
 
 def _hold_logs(state: Coachee, ctx: Ctx, *, complete: bool) -> tuple[HoldLog, ...]:
     """Every hold of the set: done, stopped part-way, or not done (both count as cut short)."""
-    session = _session(state)
-    exercise, count = _exercise(state, ctx)
+    session = session_of(state)
+    exercise, count = current_exercise(state, ctx)
     total = holds_in_set(exercise, count)
     if complete:
         done, partial = total, 0
@@ -204,14 +209,14 @@ def end_running(
 ) -> tuple[Coachee, tuple[Effect, ...]]:
     """Stop the running set where it stands, if one runs: log every hold (the ones not done as
     cut short), drop its timer and make its live message final."""
-    session = _session(state)
+    session = session_of(state)
     if session.phase is None:
         return state, (CancelHoldTimer(),)
-    exercise, count = _exercise(state, ctx)
+    exercise, count = current_exercise(state, ctx)
     holds = _hold_logs(state, ctx, complete=complete)
     done = sum(1 for h in holds if not h.ended_early)
     shaky = len(session.shaky_marks) + sum(1 for h in holds if h.ended_early)
-    ended = _with(
+    ended = with_session(
         state,
         holds=(*session.holds, *holds),
         shaky_holds=session.shaky_holds + shaky,
@@ -234,12 +239,12 @@ def close_set(
     closed, effects = end_running(state, ctx, complete=complete)
     leads = (lead,) if lead else ()
     if hurt:
-        pending = _with(closed, pending_feeling=Feeling.PAIN)
+        pending = with_session(closed, pending_feeling=Feeling.PAIN)
         return ask(pending, Step.ASK_PAIN_SCORE, ctx, *leads, effects=effects)
     return ask(closed, Step.ASK_FEEL, ctx, *leads, effects=effects)
 
 
 def restart_set(state: Coachee, ctx: Ctx) -> Outcome:
     """A set stored in the old shape (one hold at a time): start it over, cleanly."""
-    fresh = _with(state, hold_index=0, side_index=0, hold_started_at=None, phase=None)
+    fresh = with_session(state, hold_index=0, side_index=0, hold_started_at=None, phase=None)
     return ask(fresh, Step.HOLD_READY, ctx, ctx.say("set_restart"), effects=(CancelHoldTimer(),))
