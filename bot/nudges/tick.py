@@ -254,6 +254,9 @@ async def run_nudge_tick(
     once, while the nudges already queued are being sent, instead of waiting for the next tick.
     The tick ends when nothing more is due and the outbox has nothing left to send.
     `chat_ids` limits the tick to those chats (the terminal chat has one user).
+    With `wait_for_leases` (real time only: the Telegram bot), the tick does not end while the
+    outbox has rows someone may send soon: it tries every TRY_EVERY seconds to become the
+    sender, so it takes over within seconds from a sender that died or is done.
     """
     report = TickReport()
     claims = _Claims()
