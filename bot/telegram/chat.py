@@ -304,8 +304,6 @@ class TelegramCoach:
                 name="liveness",
                 job_kwargs=JOB_DEFAULTS,
             )
-        if self.freeze_heap:
-            settle_heap()
 
     async def _warm_up_chart(self) -> None:
         """matplotlib's import and first figure, in a worker thread while updates flow."""
@@ -313,7 +311,7 @@ class TelegramCoach:
             await asyncio.to_thread(warm_up_chart, self.service.programme)
         except Exception as error:  # the first /progress will just take longer
             log.warning("Warming up the progress chart failed (%s)", type(error).__name__)
-        if self.freeze_heap:
+        if self.freeze_heap:  # once, after start-up and the chart's imports, failed or not
             settle_heap()
 
     async def still_alive(self, context: Context) -> None:
