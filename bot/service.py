@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.db import (
     StoredUser,
@@ -18,7 +19,9 @@ from bot.store.db import (
     forget_user,
     get_or_create_user,
     load_coachee,
+    make_async_engine,
     record_session,
+    run_on_loop,
     save_user,
     unit_of_work,
     users,
@@ -82,21 +85,49 @@ class PendingHold:
 class CoachService:
     """Runs events through the coach for any platform's users, persisting each in one go."""
 
-    def __init__(self, engine: Engine, programme: Programme, clock: Clock = system_clock):
+    def __init__(
+        self,
+        engine: Engine,
+        programme: Programme,
+        clock: Clock = system_clock,
+        *,
+        on_loop: bool = True,
+    ):
         self.engine = engine
         self.programme = programme
         self.clock = clock
         # An SQLite transaction here takes well under a millisecond and has no network to wait
         # for: handing it to a thread costs more than it saves, so it runs on the event loop.
-        # PostgreSQL's round trips would stall every other chat: those go to a thread.
         self.inline = engine.dialect.name == "sqlite"
+        # PostgreSQL's round trips must not stall every other chat: with `on_loop` they are
+        # awaited on the event loop (psycopg's async connection), else run in a worker thread.
+        self.on_loop = on_loop and not self.inline
+        self._loop_engine: tuple[asyncio.AbstractEventLoop, AsyncEngine] | None = None
 
     async def call(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one of the service's synchronous store calls from async code: at once on
-        SQLite, in a worker thread on PostgreSQL."""
+        SQLite; on PostgreSQL on the event loop, its round trips awaited (`run_on_loop`), or in
+        a worker thread without `on_loop`."""
         if self.inline:
             return function(*args, **kwargs)
-        return await asyncio.to_thread(function, *args, **kwargs)
+        if not self.on_loop:
+            return await asyncio.to_thread(function, *args, **kwargs)
+        return await run_on_loop(self.loop_engine(), self.engine, function, *args, **kwargs)
+
+    def loop_engine(self) -> AsyncEngine:
+        """The async engine of the running event loop (psycopg's async connections belong to
+        the loop that opened them), made on first use."""
+        loop = asyncio.get_running_loop()
+        if self._loop_engine is None or self._loop_engine[0] is not loop:
+            self._loop_engine = (loop, make_async_engine(self.engine.url))
+        return self._loop_engine[1]
+
+    async def close(self) -> None:
+        """Close the event loop's database connections (at shutdown, on that loop)."""
+        if self._loop_engine is not None:
+            _, engine = self._loop_engine
+            self._loop_engine = None
+            await engine.dispose()
 
     def handle(
         self, platform: str, chat_id: str, event: Event, *, update_id: int | None = None

@@ -11,6 +11,7 @@ is left for the garbage collector to complain about, and the PostgreSQL database
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.db import make_engine
 
@@ -39,7 +41,22 @@ def postgres_url() -> str | None:
 
 def _dispose_engines() -> None:
     while _engines:
-        _engines.pop().dispose()
+        engine = _engines.pop()
+        if engine.dialect.is_async:
+            _dispose_async(engine)
+        else:
+            engine.dispose()
+
+
+def _dispose_async(engine: Engine) -> None:
+    """An async engine's connections (CoachService.call on PostgreSQL) close only from async
+    code; the test's event loop may be gone by now, and closing needs no I/O: a loop of its
+    own will do."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(AsyncEngine(engine).dispose())
+    finally:
+        loop.close()
 
 
 @pytest.fixture(autouse=True)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -35,12 +36,15 @@ from sqlalchemy import (
     delete,
     event,
     insert,
+    make_url,
     select,
     text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, create_engine
 
@@ -220,10 +224,72 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
     return engine
 
 
+# The PostgreSQL connections of the event loop (see `run_on_loop`). Updates of different chats
+# run concurrently, up to 256 at once (PerChatUpdateProcessor), but a connection is held only
+# for one transaction, a few round trips: ten cover a busy bot, and a burst borrows up to ten
+# more (waiting for one never blocks the loop). Twenty per process keeps three processes, with
+# their thread engines, within PostgreSQL's default 100 connections.
+LOOP_POOL_SIZE = 10
+LOOP_MAX_OVERFLOW = 10
+
+
+def make_async_engine(url: str | URL) -> AsyncEngine:
+    """An engine for PostgreSQL through psycopg's async connection, for `run_on_loop` (the
+    schema is the one `make_engine` migrated). Its connections belong to the event loop that
+    opened them: dispose of it (`await engine.dispose()`) on that loop."""
+    return create_async_engine(
+        make_url(url).set(drivername="postgresql+psycopg"),
+        pool_size=LOOP_POOL_SIZE,
+        max_overflow=LOOP_MAX_OVERFLOW,
+        pool_pre_ping=True,  # as make_engine: a restarted server costs no failed update
+    )
+
+
+# While `run_on_loop` runs a store call: the engine it stands in for, and its connection.
+_on_loop: ContextVar[tuple[Engine, Connection] | None] = ContextVar("on_loop", default=None)
+T = TypeVar("T")
+
+
+async def run_on_loop(
+    loop_engine: AsyncEngine,
+    engine: Engine,
+    function: Callable[..., T],
+    *args: Any,
+    **kwargs: Any,
+) -> T:
+    """Run a synchronous store call on the event loop, without a thread: every
+    `unit_of_work(engine)` inside it opens its transaction on one connection of `loop_engine`
+    instead, whose statements await psycopg's AsyncConnection (SQLAlchemy's `run_sync` runs the
+    function in a greenlet that hands each round trip to the loop). Transactions, row locks and
+    commits are the same as on `engine`: one per `unit_of_work` block."""
+    async with loop_engine.connect() as connection:
+        return await connection.run_sync(_standing_in, engine, function, args, kwargs)
+
+
+def _standing_in(
+    connection: Connection,
+    engine: Engine,
+    function: Callable[..., T],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> T:
+    token = _on_loop.set((engine, connection))
+    try:
+        return function(*args, **kwargs)
+    finally:
+        _on_loop.reset(token)
+
+
 @contextmanager
 def unit_of_work(engine: Engine) -> Iterator[Connection]:
     """One transaction on one connection (SQLAlchemy Core, no ORM session): committed when the
-    block ends, rolled back if it raises."""
+    block ends, rolled back if it raises. Inside `run_on_loop`, on the event loop's
+    connection."""
+    on_loop = _on_loop.get()
+    if on_loop is not None and on_loop[0] is engine:
+        with on_loop[1].begin():
+            yield on_loop[1]
+        return
     with engine.begin() as connection:
         yield connection
 

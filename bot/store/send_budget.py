@@ -52,6 +52,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
 
+from bot.store.db import unit_of_work
+
 log = logging.getLogger(__name__)
 
 # Telegram's documented broadcast limit is about 30 a second; 29.5 leaves a little for clocks.
@@ -125,7 +127,7 @@ class SendBudget:
             replies, self._replies = self._replies, 0
         now = self.clock()
         try:
-            with self.engine.begin() as db:
+            with unit_of_work(self.engine) as db:
                 end = self._advance(db, now, (replies + count) * self.interval)
         except Exception:
             with self._lock:
@@ -146,7 +148,7 @@ class SendBudget:
         now = self.clock()
         row = send_budget.c
         try:
-            with self.engine.begin() as db:
+            with unit_of_work(self.engine) as db:
                 if replies:
                     self._advance(db, now, replies * self.interval)
                 else:
@@ -177,7 +179,7 @@ class SendBudget:
     def end_turn(self, me: str, turn: int) -> None:
         """Nothing left to send: let another process take over at once."""
         row = send_budget.c
-        with self.engine.begin() as db:
+        with unit_of_work(self.engine) as db:
             db.execute(
                 update(send_budget)
                 .where(row.bot == self.bot, row.sender == me, row.turn == turn)
@@ -188,7 +190,7 @@ class SendBudget:
         """Telegram said 429 with `retry_after`: no process sends before it has passed."""
         until = self.clock() + seconds
         self.paused_until = max(self.paused_until, until)
-        with self.engine.begin() as db:
+        with unit_of_work(self.engine) as db:
             self._ensure(db)
             db.execute(
                 update(send_budget)
@@ -217,7 +219,7 @@ class SendBudget:
         )
 
     def next_slot(self) -> float:
-        with self.engine.connect() as db:
+        with unit_of_work(self.engine) as db:
             value = db.execute(
                 select(send_budget.c.next_slot).where(send_budget.c.bot == self.bot)
             ).scalar()
@@ -263,8 +265,8 @@ class SharedPacer:
     `sending()` makes this process the bot's one nudge sender for a while (or says another
     process is). `wait(chat_id)` returns when a nudge to `chat_id` may go out. Slots are claimed
     in runs of CLAIM_SECONDS; the next run is claimed while the current one is being used.
-    `runner` runs the synchronous claims (in a thread by default; on the event loop for
-    SQLite)."""
+    `runner` runs the synchronous claims (in a thread by default; the bot passes
+    `CoachService.call`, which runs them on the event loop)."""
 
     def __init__(
         self,

@@ -155,6 +155,7 @@ def build_application(
         .get_updates_connect_timeout(10)
         .get_updates_read_timeout(15)  # PTB adds the long-poll time on top
         .post_init(coach.post_init)
+        .post_shutdown(lambda _application: service.close())
         .build()
     )
     job_queue = application.job_queue

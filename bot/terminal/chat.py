@@ -249,6 +249,7 @@ class TerminalChat:
             if self._ticker is not None:
                 self._ticker.cancel()
             self._print("Bye for now. Everything is saved; run me again to carry on.")
+            await self.service.close()  # the nudge tick's connections (PostgreSQL)
 
     async def _chat(self) -> None:
         while True:
