@@ -144,7 +144,7 @@ def run(command: str | None, settings: Settings) -> int:
         print(f"The programme files are broken: {error}", file=sys.stderr)
         return 2
     engine = make_engine(settings.database_url)
-    service = CoachService(engine, programme)
+    service = CoachService(engine, programme, on_loop=settings.database_on_loop)
     if settings.telegram_bot_token is None:
         from datetime import timedelta
 
