@@ -91,7 +91,7 @@ class CoachService:
         programme: Programme,
         clock: Clock = system_clock,
         *,
-        on_loop: bool = True,
+        on_loop: bool = False,
     ):
         self.engine = engine
         self.programme = programme
@@ -99,8 +99,10 @@ class CoachService:
         # An SQLite transaction here takes well under a millisecond and has no network to wait
         # for: handing it to a thread costs more than it saves, so it runs on the event loop.
         self.inline = engine.dialect.name == "sqlite"
-        # PostgreSQL's round trips must not stall every other chat: with `on_loop` they are
-        # awaited on the event loop (psycopg's async connection), else run in a worker thread.
+        # PostgreSQL's round trips must not stall every other chat: they run in a worker
+        # thread, or with `on_loop` are awaited on the event loop (psycopg's async connection).
+        # Off by default: measured on 2 cores, psycopg's async round trips cost more CPU per
+        # update than the thread hop they save (DATABASE_ON_LOOP, README).
         self.on_loop = on_loop and not self.inline
         self._loop_engine: tuple[asyncio.AbstractEventLoop, AsyncEngine] | None = None
 

@@ -78,9 +78,9 @@ class Settings(BaseSettings):
             data.get("database_url", DEFAULT_DATABASE_URL)
         )
     )
-    # On PostgreSQL, each update's transaction awaits psycopg's async connection on the event
-    # loop; false: it runs in a worker thread instead (SQLite always runs on the loop).
-    database_on_loop: bool = True
+    # On PostgreSQL, each update's transaction runs in a worker thread; true: it awaits
+    # psycopg's async connection on the event loop instead (SQLite always runs on the loop).
+    database_on_loop: bool = False
     # Rendered exercise animations are kept here across restarts (unset: drawn at each start).
     pictures_dir: Path | None = None
 

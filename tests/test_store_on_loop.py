@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, select, text, update
@@ -16,17 +15,9 @@ from bot.service import CoachService
 from bot.store.db import find_user, make_async_engine, make_engine, unit_of_work, users
 from conversations.events import Command
 from data.programme import default_programme
+from tests.clocks import NOON
 
 PLATFORM = "test"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=2)
-        return self.now
 
 
 # Every test here runs on PostgreSQL only: SQLite's calls run inline, with no async engine.
@@ -36,6 +27,11 @@ pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 @pytest.fixture
 def engine(db_url: str) -> Engine:
     return make_engine(db_url)
+
+
+def coach(engine: Engine, *, on_loop: bool = True) -> CoachService:
+    """A service with `on_loop` (DATABASE_ON_LOOP) on unless said otherwise."""
+    return CoachService(engine, default_programme(), lambda: NOON, on_loop=on_loop)
 
 
 def step_no(engine: Engine, chat_id: str) -> int:
@@ -49,7 +45,7 @@ def step_no(engine: Engine, chat_id: str) -> int:
 async def test_a_store_call_runs_in_the_event_loops_thread_on_an_async_connection(
     engine: Engine,
 ) -> None:
-    service = CoachService(engine, default_programme(), Clock())
+    service = coach(engine)
     seen: list[tuple[int, bool]] = []
 
     def probe() -> int:
@@ -68,7 +64,7 @@ async def test_a_store_call_runs_in_the_event_loops_thread_on_an_async_connectio
 
 
 async def test_without_on_loop_store_calls_go_to_a_worker_thread(engine: Engine) -> None:
-    service = CoachService(engine, default_programme(), Clock(), on_loop=False)
+    service = coach(engine, on_loop=False)
 
     def probe() -> tuple[int, bool]:
         with unit_of_work(engine) as db:
@@ -82,7 +78,7 @@ async def test_without_on_loop_store_calls_go_to_a_worker_thread(engine: Engine)
 async def test_a_failing_call_on_the_loop_writes_nothing_and_the_loop_goes_on(
     engine: Engine,
 ) -> None:
-    service = CoachService(engine, default_programme(), Clock())
+    service = coach(engine)
     await service.call(service.handle, PLATFORM, "9", Command("start"))
     before = step_no(engine, "9")
 
@@ -116,7 +112,7 @@ async def test_units_of_work_in_one_call_commit_one_by_one_as_in_a_thread(
 ) -> None:
     """A call that opens two units of work (the nudge tick's settle does) commits the first
     even when the second fails, as two `engine.begin()` blocks would."""
-    service = CoachService(engine, default_programme(), Clock())
+    service = coach(engine)
     await service.call(service.handle, PLATFORM, "5", Command("start"))
 
     def two_steps() -> None:
@@ -152,7 +148,7 @@ async def wait_until_blocked_on_a_lock(engine: Engine, pid: int) -> None:
 async def test_a_chat_waiting_on_the_database_does_not_hold_up_another(
     engine: Engine, db_url: str
 ) -> None:
-    service = CoachService(engine, default_programme(), Clock())
+    service = coach(engine)
     for chat_id in ("A", "B"):
         await service.call(service.handle, PLATFORM, chat_id, Command("start"))
     # Another process holds chat A's row: A's next update waits for it, on the loop.
