@@ -21,8 +21,17 @@ from urllib.parse import parse_qsl
 
 TOKEN = "123456:BENCH-token"
 _SENDS = frozenset(
-    {"sendmessage", "editmessagetext", "editmessagereplymarkup", "sendphoto", "sendanimation"}
+    {
+        "sendmessage",
+        "editmessagetext",
+        "editmessagecaption",
+        "editmessagereplymarkup",
+        "sendphoto",
+        "sendanimation",
+    }
 )
+# What carries a message's words as a caption rather than as text (as Telegram answers them).
+_CAPTIONED = frozenset({"sendphoto", "sendanimation", "senddocument", "editmessagecaption"})
 _BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Bench", "username": "bench_bot"}
 
 
@@ -198,7 +207,8 @@ class FakeBotApi:
                 self.first_send_ns = self.first_send_ns or now
                 self.last_send_ns = now
                 if self.keep_texts:
-                    log.texts.append(str(params.get("text", "")))
+                    words = "caption" if method in _CAPTIONED else "text"
+                    log.texts.append(str(params.get(words, "")))
             if self.on_call is not None:
                 self.on_call(int(chat_id), method)
         return 200, {"ok": True, "result": self._result(method, params, chat_id)}
@@ -234,8 +244,11 @@ class FakeBotApi:
                 "date": int(time.time()),
                 "chat": {"id": int(chat_id), "type": "private", "first_name": "U"},
                 "from": _BOT_USER,
-                "text": str(params.get("text", "")),
             }
+            if method in _CAPTIONED:
+                message["caption"] = str(params.get("caption", ""))
+            else:
+                message["text"] = str(params.get("text", ""))
             if method == "sendanimation":
                 file_id = params.get("animation")
                 if not isinstance(file_id, str) or file_id == _UPLOADED:
@@ -252,7 +265,7 @@ class FakeBotApi:
                 markup = json.loads(markup)
             if isinstance(markup, dict) and markup.get("inline_keyboard"):
                 message["reply_markup"] = markup
-                if method == "sendmessage":
+                if method in _NEW_MESSAGES:  # a question: a text, or an animation's caption
                     self.keyboards[int(chat_id)] = message
             if method in _NEW_MESSAGES:
                 self._last_message[int(chat_id)] = message

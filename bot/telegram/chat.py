@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from telegram import Bot, BotCommand, InputFile, Message, Update
-from telegram.constants import ChatAction, MessageLimit
+from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, JobQueue
 
@@ -48,7 +48,13 @@ from bot.reports.progress import progress_details
 from bot.service import CoachService
 from bot.store.picture_files import forget_file_id, known_file_id, remember_file_id
 from bot.store.send_budget import SendBudget, SharedPacer
-from bot.telegram.render import fits, input_kind, keyboard, parse_callback_data, zone_near
+from bot.telegram.render import (
+    goes_as_caption,
+    input_kind,
+    keyboard,
+    parse_callback_data,
+    zone_near,
+)
 from bot.telegram.send import PLATFORM, Sender, TelegramDelivery, is_not_modified
 from conversations.events import (
     Command,
@@ -558,7 +564,7 @@ class TelegramCoach:
         picture = self.pictures.get(exercise_id) if self.pictures is not None else None
         if picture is None:
             return None
-        together = not reply.live and fits(reply.text, MessageLimit.CAPTION_LENGTH)
+        together = goes_as_caption(reply)
         name = None if together else self._caption(exercise_id)
 
         async def send(animation: str | InputFile) -> Message:

@@ -4,7 +4,8 @@ Pure functions, no network: `keyboard(reply)` renders a reply's choices as an in
 whose callback data is `callback_data(step_no, choice_id)`; `parse_callback_data(data)` reads
 it back strictly (None for anything malformed); `answered_text(question, label)` is what a
 pressed question shows afterwards; `fits(text, limit)` says whether Telegram takes a text or a
-caption that long; `input_kind(message)` names what a non-text message carries;
+caption that long, `goes_as_caption(reply)` whether a reply is its picture's caption;
+`input_kind(message)` names what a non-text message carries;
 `zone_near(latitude, longitude)` turns a shared location into an IANA time zone.
 
     >>> callback_data(12, "steady")
@@ -100,6 +101,12 @@ def fits(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> bool:
     caption). Counted in UTF-16 code units, as Telegram counts entities: an emoji beyond the
     basic plane counts twice, so the count is never below Telegram's."""
     return len(text.encode("utf-16-le")) // 2 <= limit
+
+
+def goes_as_caption(reply: Reply) -> bool:
+    """Whether a reply with a picture is the picture's caption, one message: when its text
+    fits a caption and it is not a running set's live message (edited as text later)."""
+    return not reply.live and fits(reply.text, MessageLimit.CAPTION_LENGTH)
 
 
 def answered_text(
