@@ -7,6 +7,7 @@ upload; a picture that cannot go leaves the how-to to a text message."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from bot.store.picture_files import known_file_id
 from data.poses import ExerciseFigure, load_poses
 from data.programme import DoseLadder, Programme, default_programme
 from tests.fake_bot_api import BotMessage, FakeBotApi, UploadedFile
-from tests.telegram_helpers import TelegramUser, running_coach, until
+from tests.telegram_helpers import RunningCoach, TelegramUser, running_coach, until
 
 
 def small_programme(*, long_how_to: bool = False) -> Programme:
@@ -77,10 +78,25 @@ async def onboard(user: TelegramUser) -> None:
     await user.tap("UTC", expect="You're all set")
 
 
+@pytest.fixture
+async def onboarded(
+    fake: FakeBotApi, tmp_path: Path, book: PictureBook
+) -> AsyncIterator[tuple[TelegramUser, RunningCoach]]:
+    """A running coach with pictures, and a user who has just onboarded."""
+    async with running_coach(fake, tmp_path, service_for=service_for, pictures=book) as coach:
+        user = TelegramUser(fake, 4242)
+        await onboard(user)
+        yield user, coach
+
+
+async def to_first_how_to(user: TelegramUser) -> BotMessage:
+    await user.tap("Start a session", expect="Find a mat")
+    return await user.tap("Let's go", expect="tap Start")
+
+
 async def play_session(user: TelegramUser) -> None:
     """/session through every set, answering steady and yes, to the summary."""
-    question = await user.tap("Start a session", expect="Find a mat")
-    question = await user.tap("Let's go", expect="tap Start")
+    question = await to_first_how_to(user)
     for _ in range(40):
         labels = question.button_labels
         if "Start" in labels:
@@ -166,24 +182,21 @@ async def test_each_exercise_goes_once_a_session_and_each_picture_uploads_once_p
 
 
 async def test_after_three_sessions_the_picture_waits_for_show_me(
-    fake: FakeBotApi, tmp_path: Path, book: PictureBook
+    fake: FakeBotApi, onboarded: tuple[TelegramUser, RunningCoach]
 ) -> None:
-    async with running_coach(fake, tmp_path, service_for=service_for, pictures=book):
-        user = TelegramUser(fake, 4242)
-        await onboard(user)
-        for _ in range(4):
-            await play_session(user)
-        assert len(animations(fake, 4242)) == 2 * 3  # three sessions with pictures, then none
-        question = await user.tap("Start a session", expect="Find a mat")
-        question = await user.tap("Let's go", expect="tap Start")
-        assert "Show me" in question.button_labels
-        await user.tap("Show me", expect="Here it is again")
-        assert len(animations(fake, 4242)) == 2 * 3 + 1
-        again = animations(fake, 4242)[-1]
-        assert again.caption is not None
-        assert "\n\nExercise 1 of 2: Segmental cat-cow (" in again.caption
-        assert again.button_labels == ["Start", "It hurts", "Stop session"]
-        assert fake.messages(4242)[-1] is again  # the picture is the question: nothing after it
+    user, _ = onboarded
+    for _ in range(4):
+        await play_session(user)
+    assert len(animations(fake, 4242)) == 2 * 3  # three sessions with pictures, then none
+    question = await to_first_how_to(user)
+    assert "Show me" in question.button_labels
+    await user.tap("Show me", expect="Here it is again")
+    assert len(animations(fake, 4242)) == 2 * 3 + 1
+    again = animations(fake, 4242)[-1]
+    assert again.caption is not None
+    assert "\n\nExercise 1 of 2: Segmental cat-cow (" in again.caption
+    assert again.button_labels == ["Start", "It hurts", "Stop session"]
+    assert fake.messages(4242)[-1] is again  # the picture is the question: nothing after it
 
 
 async def test_a_picture_not_rendered_yet_is_left_out_and_the_session_goes_on(
@@ -198,11 +211,6 @@ async def test_a_picture_not_rendered_yet_is_left_out_and_the_session_goes_on(
         assert animations(fake, 4242) == []
         assert fake.uploads() == []
         assert [m.kind for m in how_tos(fake, 4242)] == ["text", "text"]
-
-
-async def to_first_how_to(user: TelegramUser) -> BotMessage:
-    await user.tap("Start a session", expect="Find a mat")
-    return await user.tap("Let's go", expect="tap Start")
 
 
 async def test_tapping_start_on_the_picture_writes_the_answer_into_its_caption(
@@ -258,42 +266,36 @@ async def test_a_how_to_too_long_for_a_caption_follows_its_picture_as_text(
 
 
 async def test_a_picture_telegram_refuses_leaves_the_how_to_to_a_text_message(
-    fake: FakeBotApi, tmp_path: Path, book: PictureBook
+    fake: FakeBotApi, onboarded: tuple[TelegramUser, RunningCoach]
 ) -> None:
-    async with running_coach(fake, tmp_path, service_for=service_for, pictures=book):
-        user = TelegramUser(fake, 4242)
-        await onboard(user)
-        fake.fail_next("sendAnimation", 400, "Bad Request: wrong type of the web page content")
-        question = await to_first_how_to(user)
-        assert question.kind == "text"
-        assert HOW_TO.search(question.body)
-        assert animations(fake, 4242) == []
-        await user.tap("Start", expect="Rep 1 of 1")  # and the session goes on
+    user, _ = onboarded
+    fake.fail_next("sendAnimation", 400, "Bad Request: wrong type of the web page content")
+    question = await to_first_how_to(user)
+    assert question.kind == "text"
+    assert HOW_TO.search(question.body)
+    assert animations(fake, 4242) == []
+    await user.tap("Start", expect="Rep 1 of 1")  # and the session goes on
 
 
 async def test_a_network_error_on_the_picture_is_retried_and_it_still_goes_as_one(
-    fake: FakeBotApi, tmp_path: Path, book: PictureBook
+    fake: FakeBotApi, onboarded: tuple[TelegramUser, RunningCoach]
 ) -> None:
-    async with running_coach(fake, tmp_path, service_for=service_for, pictures=book):
-        user = TelegramUser(fake, 4242)
-        await onboard(user)
-        fake.drop_next("sendAnimation")
-        question = await to_first_how_to(user)
-        assert question.kind == "animation"
-        assert len(fake.calls_to("sendAnimation")) == 2
-        assert how_tos(fake, 4242) == [question]
+    user, _ = onboarded
+    fake.drop_next("sendAnimation")
+    question = await to_first_how_to(user)
+    assert question.kind == "animation"
+    assert len(fake.calls_to("sendAnimation")) == 2
+    assert how_tos(fake, 4242) == [question]
 
 
 async def test_a_user_who_blocked_the_bot_gets_neither_picture_nor_text(
-    fake: FakeBotApi, tmp_path: Path, book: PictureBook
+    fake: FakeBotApi, onboarded: tuple[TelegramUser, RunningCoach]
 ) -> None:
-    async with running_coach(fake, tmp_path, service_for=service_for, pictures=book) as coach:
-        user = TelegramUser(fake, 4242)
-        await onboard(user)
-        await user.tap("Start a session", expect="Find a mat")
-        fake.block(4242)
-        user.press("Let's go")
-        await until(lambda: not coach.user_row(4242).active, what="the user marked inactive")
-        assert len(fake.calls_to("sendAnimation")) == 1  # refused, and not tried as text
-        assert not [c for c in fake.calls_to("sendMessage") if HOW_TO.search(c["text"])]
-        assert how_tos(fake, 4242) == []
+    user, coach = onboarded
+    await user.tap("Start a session", expect="Find a mat")
+    fake.block(4242)
+    user.press("Let's go")
+    await until(lambda: not coach.user_row(4242).active, what="the user marked inactive")
+    assert len(fake.calls_to("sendAnimation")) == 1  # refused, and not tried as text
+    assert not [c for c in fake.calls_to("sendMessage") if HOW_TO.search(c["text"])]
+    assert how_tos(fake, 4242) == []
