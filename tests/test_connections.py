@@ -164,3 +164,19 @@ async def test_the_bot_api_request_opens_quick_check_connections(
     assert await request.post(f"http://127.0.0.1:{server.port}/botTOKEN/getMe") is True
     await request.shutdown()
     assert len(opened) == 1
+
+
+async def test_a_proxy_named_in_the_environment_is_still_used(
+    server: TinyServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a proxy (HTTP_PROXY and friends), requests go through it, as with PTB's own."""
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{server.port}")
+    request = bot_api_request(2, connect_timeout=5, read_timeout=5)
+    await request.initialize()
+    # No such host: only the proxy (our tiny server) can answer.
+    assert await request.post("http://bot-api.invalid/botTOKEN/getMe") is True
+    await request.shutdown()
+    assert server.connections == 1

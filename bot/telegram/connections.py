@@ -17,6 +17,7 @@ from __future__ import annotations
 import select
 import socket
 import ssl
+import urllib.request
 from collections.abc import Iterable
 from typing import Any
 
@@ -120,12 +121,17 @@ def bot_api_request(
     write_timeout: float = 5.0,
     pool_timeout: float = 1.0,
 ) -> HTTPXRequest:
-    """PTB's request object for the Bot API, on `connections` quick-check connections."""
+    """PTB's request object for the Bot API, on `connections` quick-check connections.
+
+    httpx uses the proxy that `HTTPS_PROXY` and friends name only with its own transport, so
+    while one is set the request keeps httpx's transport (and its slower check)."""
+    proxied = any(scheme != "no" for scheme in urllib.request.getproxies())
+    transport = None if proxied else quick_check_transport(connections)
     return HTTPXRequest(
         connection_pool_size=connections,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         write_timeout=write_timeout,
         pool_timeout=pool_timeout,
-        httpx_kwargs={"transport": quick_check_transport(connections)},
+        httpx_kwargs={"transport": transport},
     )
