@@ -10,7 +10,6 @@ edits, over a sliding second) and answers 429 with `retry_after` above it, as Te
 from __future__ import annotations
 
 import asyncio
-import email.parser
 import json
 import time
 from collections import defaultdict, deque
@@ -18,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.fake_bot_api import parse_multipart
 
 TOKEN = "123456:BENCH-token"
 _SENDS = frozenset(
@@ -174,7 +175,7 @@ class FakeBotApi:
             if content_type.startswith("application/json"):
                 params = json.loads(body)
             elif content_type.startswith("multipart/form-data"):
-                params = _multipart_fields(body, content_type)
+                params = parse_multipart(body, content_type)  # uploads as UploadedFile
             else:
                 params = dict(parse_qsl(body.decode()))
         if method == "getupdates":
@@ -251,7 +252,7 @@ class FakeBotApi:
                 message["text"] = str(params.get("text", ""))
             if method == "sendanimation":
                 file_id = params.get("animation")
-                if not isinstance(file_id, str) or file_id == _UPLOADED:
+                if not isinstance(file_id, str):  # uploaded: Telegram gives it a file id
                     file_id = f"bench-animation-{self._message_id}"
                 message["animation"] = {
                     "file_id": file_id,
@@ -271,29 +272,3 @@ class FakeBotApi:
                 self._last_message[int(chat_id)] = message
             return message
         return True
-
-
-_UPLOADED = "<uploaded file>"
-
-
-def _multipart_fields(body: bytes, content_type: str) -> dict[str, Any]:
-    """A multipart request's fields (uploads, such as the coach's animations): values as
-    text, each file part as `_UPLOADED`."""
-    header = email.parser.HeaderParser().parsestr(f"Content-Type: {content_type}\r\n\r\n")
-    boundary = header.get_param("boundary")
-    fields: dict[str, Any] = {}
-    if not isinstance(boundary, str):
-        return fields
-    for part in body.split(b"--" + boundary.encode())[1:]:
-        if part.startswith(b"--"):
-            break
-        head, _, content = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
-        headers = email.parser.BytesHeaderParser().parsebytes(head + b"\r\n\r\n")
-        name = headers.get_param("name", header="content-disposition")
-        if not isinstance(name, str):
-            continue
-        if headers.get_filename() is not None:
-            fields[name] = _UPLOADED
-        else:
-            fields[name] = content.removesuffix(b"\r\n").decode("utf-8")
-    return fields
