@@ -10,7 +10,6 @@ edits, over a sliding second) and answers 429 with `retry_after` above it, as Te
 from __future__ import annotations
 
 import asyncio
-import email.parser
 import json
 import time
 from collections import defaultdict, deque
@@ -19,10 +18,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from tests.fake_bot_api import parse_multipart
+
 TOKEN = "123456:BENCH-token"
 _SENDS = frozenset(
-    {"sendmessage", "editmessagetext", "editmessagereplymarkup", "sendphoto", "sendanimation"}
+    {
+        "sendmessage",
+        "editmessagetext",
+        "editmessagecaption",
+        "editmessagereplymarkup",
+        "sendphoto",
+        "sendanimation",
+    }
 )
+# What carries a message's words as a caption rather than as text (as Telegram answers them).
+_CAPTIONED = frozenset({"sendphoto", "sendanimation", "senddocument", "editmessagecaption"})
 _BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Bench", "username": "bench_bot"}
 
 
@@ -165,7 +175,7 @@ class FakeBotApi:
             if content_type.startswith("application/json"):
                 params = json.loads(body)
             elif content_type.startswith("multipart/form-data"):
-                params = _multipart_fields(body, content_type)
+                params = parse_multipart(body, content_type)  # uploads as UploadedFile
             else:
                 params = dict(parse_qsl(body.decode()))
         if method == "getupdates":
@@ -198,7 +208,8 @@ class FakeBotApi:
                 self.first_send_ns = self.first_send_ns or now
                 self.last_send_ns = now
                 if self.keep_texts:
-                    log.texts.append(str(params.get("text", "")))
+                    words = "caption" if method in _CAPTIONED else "text"
+                    log.texts.append(str(params.get(words, "")))
             if self.on_call is not None:
                 self.on_call(int(chat_id), method)
         return 200, {"ok": True, "result": self._result(method, params, chat_id)}
@@ -234,11 +245,14 @@ class FakeBotApi:
                 "date": int(time.time()),
                 "chat": {"id": int(chat_id), "type": "private", "first_name": "U"},
                 "from": _BOT_USER,
-                "text": str(params.get("text", "")),
             }
+            if method in _CAPTIONED:
+                message["caption"] = str(params.get("caption", ""))
+            else:
+                message["text"] = str(params.get("text", ""))
             if method == "sendanimation":
                 file_id = params.get("animation")
-                if not isinstance(file_id, str) or file_id == _UPLOADED:
+                if not isinstance(file_id, str):  # uploaded: Telegram gives it a file id
                     file_id = f"bench-animation-{self._message_id}"
                 message["animation"] = {
                     "file_id": file_id,
@@ -252,35 +266,9 @@ class FakeBotApi:
                 markup = json.loads(markup)
             if isinstance(markup, dict) and markup.get("inline_keyboard"):
                 message["reply_markup"] = markup
-                if method == "sendmessage":
+                if method in _NEW_MESSAGES:  # a question: a text, or an animation's caption
                     self.keyboards[int(chat_id)] = message
             if method in _NEW_MESSAGES:
                 self._last_message[int(chat_id)] = message
             return message
         return True
-
-
-_UPLOADED = "<uploaded file>"
-
-
-def _multipart_fields(body: bytes, content_type: str) -> dict[str, Any]:
-    """A multipart request's fields (uploads, such as the coach's animations): values as
-    text, each file part as `_UPLOADED`."""
-    header = email.parser.HeaderParser().parsestr(f"Content-Type: {content_type}\r\n\r\n")
-    boundary = header.get_param("boundary")
-    fields: dict[str, Any] = {}
-    if not isinstance(boundary, str):
-        return fields
-    for part in body.split(b"--" + boundary.encode())[1:]:
-        if part.startswith(b"--"):
-            break
-        head, _, content = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
-        headers = email.parser.BytesHeaderParser().parsebytes(head + b"\r\n\r\n")
-        name = headers.get_param("name", header="content-disposition")
-        if not isinstance(name, str):
-            continue
-        if headers.get_filename() is not None:
-            fields[name] = _UPLOADED
-        else:
-            fields[name] = content.removesuffix(b"\r\n").decode("utf-8")
-    return fields

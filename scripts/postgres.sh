@@ -10,6 +10,7 @@
 # at once never share or stop each other's; the system's own cluster, if any, is never touched.
 # With TEST_POSTGRES_URL already set (your own server), `start` does nothing.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/debian.sh"
 
 pg_bindir() {
     local dir
@@ -36,14 +37,7 @@ start() {
     local bindir
     bindir=$(pg_bindir)
     if [[ -z "$bindir" ]]; then
-        if [[ $(id -u) -ne 0 ]]; then
-            echo "postgres.sh: no PostgreSQL server binaries, and not root to install them" >&2
-            exit 1
-        fi
-        echo "postgres.sh: installing Debian's postgresql" >&2
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq >&2
-        apt-get install -y -qq --no-install-recommends postgresql >&2
+        debian_install postgres.sh postgresql
         bindir=$(pg_bindir)
         [[ -n "$bindir" ]] || { echo "postgres.sh: install gave no server binaries" >&2; exit 1; }
     fi

@@ -27,16 +27,8 @@ DEFAULT_TIMES="
 "
 TIMES=${CLOCK_TIMES:-$DEFAULT_TIMES}
 
-if ! command -v faketime >/dev/null; then
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "test-clock.sh: needs Debian's faketime (apt-get install faketime)" >&2
-        exit 1
-    fi
-    echo "test-clock.sh: installing Debian's faketime" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends faketime >&2
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/debian.sh"
+command -v faketime >/dev/null || debian_install test-clock.sh faketime
 
 source scripts/venv.sh
 PYTHON=python3

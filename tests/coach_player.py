@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bot.telegram.render import goes_as_caption
 from conversations.coach import transition
 from conversations.events import Choose, Command, Event, HoldTimeUp, NudgeDue, Text
 from conversations.flow import Outcome
@@ -266,9 +267,12 @@ class CoachPlayer:
             read = READ_SECONDS if self.step is Step.HOLD_READY else TAP_SECONDS
             self.tap(answers[self.step], seconds=read)
             count.inputs += 1
-        # A reply with a picture is two messages in Telegram: the animation, then the text.
+        # In Telegram a reply with a picture is one message, the animation with the reply as
+        # its caption; a text too long for a caption is two: the animation, then the text.
         sent = self.replies[first:]
-        count.messages = len(sent) + sum(1 for reply in sent if reply.picture)
+        count.messages = len(sent) + sum(
+            1 for reply in sent if reply.picture and not goes_as_caption(reply)
+        )
         count.seconds = (self.clock - began).total_seconds()
         return count
 

@@ -281,7 +281,8 @@ def _decode_value(name: str, value: str) -> Any:
         return value
 
 
-def _parse_multipart(body: bytes, content_type: str) -> dict[str, Any]:
+def parse_multipart(body: bytes, content_type: str) -> dict[str, Any]:
+    """A multipart request's fields (the bench's fake server reads uploads with it too)."""
     header = email.parser.HeaderParser().parsestr(f"Content-Type: {content_type}\r\n\r\n")
     boundary = header.get_param("boundary")
     if not isinstance(boundary, str):
@@ -322,7 +323,7 @@ def _parse_params(handler: BaseHTTPRequestHandler, body: bytes) -> dict[str, Any
         if isinstance(decoded, dict):
             params.update(decoded)
     elif media_type == "multipart/form-data":
-        params.update(_parse_multipart(body, content_type))
+        params.update(parse_multipart(body, content_type))
     else:  # application/x-www-form-urlencoded (what PTB sends without files)
         for k, v in parse_qsl(body.decode("utf-8"), keep_blank_values=True):
             params[k] = _decode_value(k, v)

@@ -223,6 +223,33 @@ async def test_photo_document_and_commands(fake: FakeBotApi) -> None:
     ]
 
 
+async def test_a_captioned_animation_carries_a_keyboard_and_edits_as_a_caption(
+    fake: FakeBotApi,
+) -> None:
+    """As Telegram: the caption is the message's only text, edited by editMessageCaption."""
+    async with make_bot(fake) as bot:
+        with pytest.raises(BadRequest, match="(?i)caption is too long"):
+            await bot.send_animation(CHAT, b"GIF89a", caption="x" * 1025)
+        sent = await bot.send_animation(
+            CHAT, b"GIF89a", caption="Cat-cow: kneel.", reply_markup=keyboard("Start")
+        )
+        assert (sent.text, sent.caption) == (None, "Cat-cow: kneel.")
+        pressed = fake.press_button(CHAT, "Start")["callback_query"]["message"]
+        assert "text" not in pressed
+        assert pressed["caption"] == "Cat-cow: kneel."
+        with pytest.raises(BadRequest, match="(?i)no text in the message"):
+            await bot.edit_message_text("Cat-cow", CHAT, sent.message_id)
+        await bot.edit_message_caption(CHAT, sent.message_id, caption="Cat-cow: kneel. Start")
+    (animation,) = fake.messages(CHAT)
+    assert (animation.kind, animation.text) == ("animation", None)
+    assert animation.caption == "Cat-cow: kneel. Start"
+    assert animation.buttons == []  # an edit without reply_markup takes the keyboard away
+    assert [call.method for call in fake.calls if call.method.startswith("edit")] == [
+        "editMessageText",
+        "editMessageCaption",
+    ]
+
+
 async def test_html_entities_are_validated(fake: FakeBotApi) -> None:
     async with make_bot(fake) as bot:
         await bot.send_message(CHAT, "<b>Bird dog</b> &amp; plank", parse_mode="HTML")

@@ -40,6 +40,8 @@ from bot.telegram.render import (
     PressedButton,
     answered_text,
     callback_data,
+    fits,
+    goes_as_caption,
     keyboard,
     parse_callback_data,
     zone_near,
@@ -142,6 +144,19 @@ def test_keyboard_rows_follow_columns() -> None:
     assert keyboard(Reply("No choices")) is None
     assert answered_text("Ready?", "Yes") == "Ready?\n\n→ Yes"
     assert answered_text("x" * 4095, "Yes") is None
+
+
+def test_a_reply_goes_as_its_pictures_caption_only_when_telegram_takes_it() -> None:
+    assert goes_as_caption(Reply("x" * 1024, picture="s1-cat-cow"))
+    assert not goes_as_caption(Reply("x" * 1025, picture="s1-cat-cow"))
+    # Telegram counts UTF-16 code units: an emoji beyond the basic plane counts twice.
+    assert fits("🙂" * 512, 1024)
+    assert not fits("🙂" * 513, 1024)
+    # A running set's live message is edited as text: never a caption.
+    assert not goes_as_caption(Reply("Hold 1 of 3", live=True, picture="s1-cat-cow"))
+    # A pressed caption gets the answer only while the whole still fits a caption.
+    assert answered_text("x" * 1015, "Start", 1024) == "x" * 1015 + "\n\n→ Start"
+    assert answered_text("x" * 1016, "Start", 1024) is None
 
 
 def test_a_shared_location_reads_as_the_nearest_zone() -> None:

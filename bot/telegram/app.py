@@ -42,6 +42,7 @@ from bot.service import CoachService
 from bot.settings import Settings
 from bot.store.send_budget import SendBudget
 from bot.telegram.chat import JOB_DEFAULTS, ChatLocks, PerChatUpdateProcessor, TelegramCoach
+from bot.telegram.connections import bot_api_request
 from bot.telegram.send import DEFAULT_RETRY_DELAYS, PLATFORM, SharedRateLimiter
 from conversations.coach import COMMANDS
 
@@ -99,8 +100,9 @@ def webhook_options(settings: Settings) -> WebhookOptions | None:
 
 
 # Connections kept open to the Bot API. Telegram takes about 30 messages a second from a bot, so
-# a few dozen requests in flight are plenty; PTB's 256 made httpcore scan every idle connection
-# (a system call each) before each request, which cost more than the coach's own work under load.
+# a few dozen requests in flight are plenty; httpcore checks every idle connection before each
+# request (bot/telegram/connections.py makes each check cheap, but not free), so PTB's 256 cost
+# more than the coach's own work under load.
 CONNECTIONS = 32
 
 
@@ -147,13 +149,17 @@ def build_application(
         .base_file_url(file_url_for(settings.telegram_api_base_url))
         .rate_limiter(limiter)
         .concurrent_updates(PerChatUpdateProcessor(locks))
-        .connection_pool_size(CONNECTIONS)
-        .connect_timeout(10)
-        .read_timeout(15)
-        .write_timeout(30)
-        .pool_timeout(10)
-        .get_updates_connect_timeout(10)
-        .get_updates_read_timeout(15)  # PTB adds the long-poll time on top
+        .request(
+            bot_api_request(
+                CONNECTIONS,
+                connect_timeout=10,
+                read_timeout=15,
+                write_timeout=30,
+                pool_timeout=10,
+            )  # fmt: skip
+        )
+        # PTB adds the long-poll time on top of the read timeout.
+        .get_updates_request(bot_api_request(1, connect_timeout=10, read_timeout=15))
         .post_init(coach.post_init)
         .post_shutdown(lambda _application: service.close())
         .build()

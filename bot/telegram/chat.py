@@ -48,7 +48,13 @@ from bot.reports.progress import progress_details
 from bot.service import CoachService
 from bot.store.picture_files import forget_file_id, known_file_id, remember_file_id
 from bot.store.send_budget import SendBudget, SharedPacer
-from bot.telegram.render import input_kind, keyboard, parse_callback_data, zone_near
+from bot.telegram.render import (
+    goes_as_caption,
+    input_kind,
+    keyboard,
+    parse_callback_data,
+    zone_near,
+)
 from bot.telegram.send import PLATFORM, Sender, TelegramDelivery, is_not_modified
 from conversations.events import (
     Command,
@@ -461,9 +467,11 @@ class TelegramCoach:
                 if isinstance(effect, LiveUpdate):
                     self._edit_live(sender, chat_id, effect)
             for reply in outcome.replies:
+                sent = None
                 if reply.picture is not None:
-                    await self._send_picture(sender, chat_id, reply.picture)
-                sent = await sender.send_reply(chat_id, reply)
+                    sent = await self._send_picture(sender, chat_id, reply, reply.picture)
+                if sent is None:  # no picture, or not with the text: the text on its own
+                    sent = await sender.send_reply(chat_id, reply)
                 if reply.live:
                     self.live[chat_id] = LiveMessage(sent.message_id)
             for effect in outcome.effects:
@@ -542,41 +550,63 @@ class TelegramCoach:
         if job is not None:
             job.schedule_removal()
 
-    async def _send_picture(self, sender: Sender, chat_id: int, exercise_id: str) -> None:
-        """The exercise's animation, just before its how-to: by the file id Telegram gave this
-        bot for it when there is one, else uploaded once and its file id kept. A picture not
-        rendered yet, or any failure but a block, is left out: the text carries the exercise."""
+    async def _send_picture(
+        self, sender: Sender, chat_id: int, reply: Reply, exercise_id: str
+    ) -> Message | None:
+        """The exercise's animation with the reply as its caption and the reply's buttons under
+        it: one message, returned. By the file id Telegram gave this bot for it when there is
+        one, else uploaded once and its file id kept.
+
+        None when the reply's text still has to go: too long for a caption (or a running set's
+        live message, which is edited as text), the animation goes just before it with the
+        exercise's name as its caption; a picture not rendered yet, or any failure but a block,
+        is left out, and the text carries the exercise."""
         picture = self.pictures.get(exercise_id) if self.pictures is not None else None
         if picture is None:
-            return
+            return None
+        together = goes_as_caption(reply)
+        name = None if together else self._caption(exercise_id)
+
+        async def send(animation: str | InputFile) -> Message:
+            if together:
+                return await sender.send_reply(chat_id, reply, animation=animation)
+            return await sender.retrying(
+                lambda: sender.bot.send_animation(chat_id, animation, caption=name)
+            )
+
         engine, bot_id, sha = self.service.engine, sender.bot.id, picture.sha256
-        caption = self._caption(exercise_id)
         try:
             file_id = self.file_ids.get((bot_id, sha))
             if file_id is None:
                 file_id = await self.service.call(known_file_id, engine, bot_id, sha)
+            sent = None
             if file_id is not None:
                 try:
-                    await sender.retrying(
-                        lambda: sender.bot.send_animation(chat_id, file_id, caption=caption)
-                    )
+                    sent = await send(file_id)
                     self.file_ids[bot_id, sha] = file_id
-                    return
                 except BadRequest as error:  # Telegram no longer knows it: upload again
                     log.info("A stored picture file id was refused (%s); uploading", error.message)
                     self.file_ids.pop((bot_id, sha), None)
                     await self.service.call(forget_file_id, engine, bot_id, sha)
-            upload = InputFile(picture.data, filename=picture.filename)
-            sent = await sender.retrying(
-                lambda: sender.bot.send_animation(chat_id, upload, caption=caption)
-            )
-            media = sent.animation or sent.document
-            if media is not None:
-                await self.service.call(remember_file_id, engine, bot_id, sha, media.file_id)
+            if sent is None:
+                sent = await send(InputFile(picture.data, filename=picture.filename))
+                media = sent.animation or sent.document
+                if media is not None:
+                    await self._remember(bot_id, sha, media.file_id)
         except Forbidden:
             raise
-        except Exception as error:  # the how-to follows in text either way
+        except Exception as error:  # the text goes on its own
             log.warning("An exercise picture was not sent (%s)", type(error).__name__)
+            return None
+        return sent if together else None
+
+    async def _remember(self, bot_id: int, sha: str, file_id: str) -> None:
+        """Keep an uploaded picture's file id. Failing that, it is only uploaded again next
+        time: the message is out, so this must not make the reply's text go a second time."""
+        try:
+            await self.service.call(remember_file_id, self.service.engine, bot_id, sha, file_id)
+        except Exception as error:
+            log.warning("A picture's file id was not kept (%s)", type(error).__name__)
 
     def _caption(self, exercise_id: str) -> str | None:
         try:

@@ -3,7 +3,9 @@
 Pure functions, no network: `keyboard(reply)` renders a reply's choices as an inline keyboard
 whose callback data is `callback_data(step_no, choice_id)`; `parse_callback_data(data)` reads
 it back strictly (None for anything malformed); `answered_text(question, label)` is what a
-pressed question shows afterwards; `input_kind(message)` names what a non-text message carries;
+pressed question shows afterwards; `fits(text, limit)` says whether Telegram takes a text or a
+caption that long, `goes_as_caption(reply)` whether a reply is its picture's caption;
+`input_kind(message)` names what a non-text message carries;
 `zone_near(latitude, longitude)` turns a shared location into an IANA time zone.
 
     >>> callback_data(12, "steady")
@@ -94,10 +96,26 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     )
 
 
-def answered_text(question: str, label: str) -> str | None:
-    """The question with the chosen answer below it; None if that would be too long to edit."""
+def fits(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> bool:
+    """Whether Telegram takes `text` as a message (or, with `MessageLimit.CAPTION_LENGTH`, as a
+    caption). Counted in UTF-16 code units, as Telegram counts entities: an emoji beyond the
+    basic plane counts twice, so the count is never below Telegram's."""
+    return len(text.encode("utf-16-le")) // 2 <= limit
+
+
+def goes_as_caption(reply: Reply) -> bool:
+    """Whether a reply with a picture is the picture's caption, one message: when its text
+    fits a caption and it is not a running set's live message (edited as text later)."""
+    return not reply.live and fits(reply.text, MessageLimit.CAPTION_LENGTH)
+
+
+def answered_text(
+    question: str, label: str, limit: int = MessageLimit.MAX_TEXT_LENGTH
+) -> str | None:
+    """The question with the chosen answer below it; None if that would be too long to edit
+    (`limit`: a caption's for a question that is a picture's caption)."""
     text = f"{question}\n\n{ANSWER_ARROW} {label}"
-    return text if len(text) <= MessageLimit.MAX_TEXT_LENGTH else None
+    return text if fits(text, limit) else None
 
 
 def input_kind(message: Message) -> str:

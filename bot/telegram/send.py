@@ -1,12 +1,13 @@
 """Sending to Telegram, with the error handling every send needs.
 
-`Sender(bot)` sends a coach `Reply` (`send_reply`), edits a pressed question (`mark_answered`),
-retries network errors with back-off (`retrying`), and runs calls the conversation can do
-without (`optional`: setMyCommands, sendChatAction, removing an old keyboard) so that a server
-rejecting them is only logged. Flood control (429) for replies is PTB's `AIORateLimiter`'s
-job: it waits the time the server names and tries again, so it never reaches this module unless
-it keeps failing. `SharedRateLimiter` wraps it with the bot's shared budget and this process's
-send window (below).
+`Sender(bot)` sends a coach `Reply` (`send_reply`; with an exercise's animation, as its
+caption), edits a pressed question (`mark_answered`), retries network errors with back-off
+(`retrying`), and runs calls the conversation can do without (`optional`: setMyCommands,
+sendChatAction, removing an old keyboard) so that a server rejecting them is only logged.
+Flood control (429) for replies is PTB's `AIORateLimiter`'s job: it waits the time the server
+names and tries again, so it never reaches this module unless it keeps failing.
+`SharedRateLimiter` wraps it with the bot's shared budget and this process's send window
+(below).
 
 `TelegramDelivery(sender)` is the `bot.delivery.Delivery` the nudge tick uses:
 
@@ -23,10 +24,12 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
-from telegram import Bot, Message
+from telegram import Bot, InputFile, Message
 from telegram._utils.types import JSONDict
+from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
@@ -75,8 +78,17 @@ class Sender:
                 await asyncio.sleep(delay)
         return await call()
 
-    async def send_reply(self, chat_id: int, reply: Reply, *, nudge: bool = False) -> Message:
-        """Send one reply, with its choices as an inline keyboard. A nudge has its budget slot
+    async def send_reply(
+        self,
+        chat_id: int,
+        reply: Reply,
+        *,
+        nudge: bool = False,
+        animation: str | InputFile | None = None,
+    ) -> Message:
+        """Send one reply, with its choices as an inline keyboard. With an `animation` (a file
+        id or an upload), the reply is that animation's caption: one message, its text as
+        plain as ever (the caller checks that it `fits` a caption). A nudge has its budget slot
         already (and goes as a paid broadcast when the bot opted in)."""
         markup = keyboard(reply)
         extra: dict[str, Any] = {}
@@ -84,18 +96,34 @@ class Sender:
             extra["rate_limit_args"] = NUDGE
             if self.paid_broadcast:
                 extra["allow_paid_broadcast"] = True
+        if animation is not None:
+            return await self.retrying(
+                lambda: self.bot.send_animation(
+                    chat_id, animation, caption=reply.text, reply_markup=markup, **extra
+                )
+            )
         return await self.retrying(
             lambda: self.bot.send_message(chat_id, reply.text, reply_markup=markup, **extra)
         )
 
     async def mark_answered(self, message: Message, label: str) -> None:
-        """Show the chosen answer under a pressed question and take its keyboard away."""
+        """Show the chosen answer under a pressed question and take its keyboard away. A
+        question that is an animation's caption gets it in its caption."""
         text = answered_text(message.text, label) if message.text else None
+        caption = (
+            answered_text(message.caption, label, MessageLimit.CAPTION_LENGTH)
+            if message.caption
+            else None
+        )
+        edit: Callable[[], Awaitable[object]]
+        if text is not None:
+            edit = partial(message.edit_text, text, reply_markup=None)
+        elif caption is not None:
+            edit = partial(message.edit_caption, caption, reply_markup=None)
+        else:  # nothing to write the answer into, or it would be too long: the keyboard goes
+            edit = partial(message.edit_reply_markup, reply_markup=None)
         try:
-            if text is None:
-                await self.retrying(lambda: message.edit_reply_markup(reply_markup=None))
-            else:
-                await self.retrying(lambda: message.edit_text(text, reply_markup=None))
+            await self.retrying(edit)
         except BadRequest as error:
             # Not modified: it already shows the answer. Too old or deleted: nothing to show.
             if not is_not_modified(error):
