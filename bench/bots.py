@@ -10,7 +10,8 @@
   so that, like the coach, it is bound by CPU and not by waiting on one update at a time. A
   pressed button gets what any bot with buttons must do for it: the press answered
   (answerCallbackQuery), the pressed message marked with the answer (editMessageText), and a
-  reply (sendMessage), so taps compare with taps.
+  reply (sendMessage), so taps compare with taps. With BENCH_ECHO_BUTTONS=1 its replies to
+  text are as long as a coach question and carry a keyboard like one.
 """
 
 from __future__ import annotations
@@ -55,8 +56,14 @@ def run_coach() -> int:
     return main([])
 
 
+QUESTION = (
+    ": how did that set of Segmental cat-cow feel?\nSteady: form held, could do more. Working:"
+    " hard but controlled. Shaky: lost form or cut it short. Pain: it hurt."
+)
+
+
 def run_echo() -> int:
-    from telegram import Message, Update
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
     from telegram.ext import (
         ApplicationBuilder,
         CallbackQueryHandler,
@@ -65,8 +72,22 @@ def run_echo() -> int:
         filters,
     )
 
+    # BENCH_ECHO_BUTTONS=1: each reply as long as a coach question and with a keyboard like
+    # one, to see what sending the coach's kind of message costs a bot that does nothing else.
+    buttons = os.environ.get("BENCH_ECHO_BUTTONS") == "1"
+    keyboard = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(label, callback_data=f"v1:1:{label}") for label in pair]
+            for pair in (("Steady", "Working"), ("Shaky", "Pain"))
+        ]
+    )
+
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.message is not None
+        if buttons:
+            text = f"{update.message.text}{QUESTION}"
+            await update.message.reply_text(text, reply_markup=keyboard)
+            return
         await update.message.reply_text(update.message.text or "")
 
     async def press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
