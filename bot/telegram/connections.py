@@ -102,9 +102,11 @@ def quick_check_transport(connections: int) -> httpx.AsyncHTTPTransport:
 
     httpx takes no network backend, so its connection pool is replaced by the same pool (same
     limits as PTB's: `connections` at most, every idle one kept for httpx's 5 s) built with one."""
-    transport = httpx.AsyncHTTPTransport()
+    # One SSL context for both pools: loading the CA certificates takes ~30 ms at start-up.
+    context = httpx.create_ssl_context()
+    transport = httpx.AsyncHTTPTransport(verify=context)
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=context,
         max_connections=connections,
         max_keepalive_connections=None,
         keepalive_expiry=5.0,
