@@ -4,6 +4,8 @@ transaction per event. Adapters render the replies and carry out timers."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +15,7 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.db import (
+    StaleUser,
     StoredUser,
     coachee_from_document,
     find_user,
@@ -38,6 +41,10 @@ from schedules.local_time import local_date
 Clock = Callable[[], datetime]
 P = ParamSpec("P")
 T = TypeVar("T")
+R = TypeVar("R")
+# What a step on a user's row returns: its result, and the row as now stored (None: deleted).
+Applied = tuple[Outcome, StoredUser | None]
+Pressed = tuple[tuple[Choice, Reply, Outcome] | None, StoredUser | None]
 
 
 # --- the shared step (this chat and the nudge tick): save the new state, reschedule the nudge
@@ -70,6 +77,11 @@ def save_and_reschedule(
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+# How many users' rows one process keeps a copy of (`CoachService`): one per user in the middle
+# of a conversation, up to ~40 kB each (a coachee near the end of a session), so ~40 MB at most.
+KNOWN_USERS = 1000
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,13 @@ class CoachService:
         # update than the thread hop they save (DATABASE_ON_LOOP, README).
         self.on_loop = on_loop and not self.inline
         self._loop_engine: tuple[asyncio.AbstractEventLoop, AsyncEngine] | None = None
+        # The rows this process last wrote for users in the middle of a conversation: their
+        # next message is handled without reading and parsing the row again. A copy is only
+        # trusted by the write that follows it, which names the copy's version (`save_user`):
+        # if anything else wrote the row since (another process, the nudge tick, a block),
+        # that write changes nothing and the event is handled again from the row as it is.
+        self._known: OrderedDict[tuple[str, str], StoredUser] = OrderedDict()
+        self._known_lock = threading.Lock()  # PostgreSQL's calls run in worker threads
 
     async def call(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one of the service's synchronous store calls from async code: at once on
@@ -139,10 +158,13 @@ class CoachService:
         `update_id` is the platform's number for the incoming message, where it has one. An
         update seen before (redelivered after a crash between our commit and the platform
         hearing of it) changes nothing: the waiting question is shown again instead."""
-        with unit_of_work(self.engine) as session:
-            now = self.clock()
-            user = get_or_create_user(session, platform, chat_id, now=now)
-            return self._apply(session, user, event, now, update_id)
+
+        def apply(db: Connection, user: StoredUser, now: datetime, checked: bool) -> Applied:
+            return self._apply(db, user, event, now, update_id, checked=checked)
+
+        outcome = self._on_row(platform, chat_id, apply, create=True)
+        assert outcome is not None
+        return outcome
 
     def press(
         self, platform: str, chat_id: str, choice_id: str, step_no: int | None
@@ -150,33 +172,94 @@ class CoachService:
         """A pressed button, checked against the question waiting in the database and, when
         it is one of that question's choices, handled as `Choose`, in the same transaction.
         None (and nothing changed) for a stale, replayed or unknown button."""
-        with unit_of_work(self.engine) as session:
+
+        def press(db: Connection, user: StoredUser, now: datetime, checked: bool) -> Pressed:
+            return self._press(db, user, choice_id, step_no, now, checked=checked)
+
+        return self._on_row(platform, chat_id, press, create=False)
+
+    def _on_row(
+        self,
+        platform: str,
+        chat_id: str,
+        step: Callable[[Connection, StoredUser, datetime, bool], tuple[R, StoredUser | None]],
+        *,
+        create: bool,
+    ) -> R | None:
+        """Run `step` in one transaction on the copy kept of the user's row (`checked`
+        False: it raises `StaleUser` before writing anything if the copy is out of date) or
+        else on the row itself, read and locked (and with `create`, made first if new). None
+        for a user with no row and no `create`."""
+        known = self._take(platform, chat_id)
+        with unit_of_work(self.engine) as db:
             now = self.clock()
-            user = find_user(session, platform, chat_id, lock=True)
-            if user is None:
-                return None
-            waiting = prompt(user.coachee, now=now, programme=self.programme)
-            if waiting is None or (step_no is not None and step_no != waiting.step_no):
-                return None
+            if known is not None:
+                try:
+                    result, user = step(db, known, now, False)
+                except StaleUser:
+                    known = None
+            if known is None:
+                if create:
+                    fresh = get_or_create_user(db, platform, chat_id, now=now)
+                else:
+                    found = find_user(db, platform, chat_id, lock=True)
+                    if found is None:
+                        return None
+                    fresh = found
+                result, user = step(db, fresh, now, True)
+        self._keep(user)
+        return result
+
+    def _press(
+        self,
+        db: Connection,
+        user: StoredUser,
+        choice_id: str,
+        step_no: int | None,
+        now: datetime,
+        *,
+        checked: bool = True,
+    ) -> Pressed:
+        waiting = prompt(user.coachee, now=now, programme=self.programme)
+        choice = None
+        if waiting is not None and (step_no is None or step_no == waiting.step_no):
             choice = next((c for c in waiting.choices if c.id == choice_id), None)
-            if choice is None:
-                return None
-            event = Choose(choice.id, waiting.step_no)
-            return choice, waiting, self._apply(session, user, event, now, None)
+        if waiting is None or choice is None:
+            if not checked:
+                raise StaleUser("a copy turned a press down: ask the row itself")
+            return None, user
+        event = Choose(choice.id, waiting.step_no)
+        outcome, kept = self._apply(db, user, event, now, None, checked=checked)
+        return (choice, waiting, outcome), kept
 
     def _apply(
-        self, db: Connection, user: StoredUser, event: Event, now: datetime, update_id: int | None
-    ) -> Outcome:
+        self,
+        db: Connection,
+        user: StoredUser,
+        event: Event,
+        now: datetime,
+        update_id: int | None,
+        *,
+        checked: bool = True,
+    ) -> Applied:
+        """Run the event and write the result, with `user` as read (`checked`) or a copy kept
+        from an earlier write, which `save_user` checks: until that write has gone through,
+        nothing is written or answered from the copy alone (else `StaleUser`). Returns the
+        outcome and the user as now stored (None once forgotten)."""
         coachee = load_coachee(db, user)
         if update_id is not None:
             if user.last_update_id is not None and update_id <= user.last_update_id:
+                if not checked:
+                    raise StaleUser("a copy saw a repeated update: ask the row itself")
                 waiting = prompt(coachee, now=now, programme=self.programme)
-                return Outcome(coachee, (waiting,) if waiting else ())
+                return Outcome(coachee, (waiting,) if waiting else ()), user
             user.last_update_id = update_id
         outcome = transition(coachee, event, now=now, programme=self.programme)
         if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
+            if not checked:
+                raise StaleUser("a copy asked to forget: ask the row itself")
             forget_user(db, user.id)
-            return outcome
+            return outcome, None
         if not isinstance(event, NudgeDue | HoldTimeUp):
             user.active = True  # they wrote to us, so they have not blocked the bot
             user.last_seen_at = now
@@ -184,7 +267,22 @@ class CoachService:
         for effect in outcome.effects:
             if isinstance(effect, RecordSession):
                 record_session(db, user.id, effect.record)
-        return outcome
+        return outcome, user
+
+    def _take(self, platform: str, chat_id: str) -> StoredUser | None:
+        """The copy of the user's row, if kept; taken out, so a failed event leaves none."""
+        with self._known_lock:
+            return self._known.pop((platform, chat_id), None)
+
+    def _keep(self, user: StoredUser | None) -> None:
+        """Keep a committed row while its user is in a conversation (their next message is
+        likely within minutes), the least recently used dropped past `KNOWN_USERS`."""
+        if user is None or user.coachee.flow.step is Step.IDLE:
+            return
+        with self._known_lock:
+            self._known[user.platform, user.chat_id] = user
+            while len(self._known) > KNOWN_USERS:
+                self._known.popitem(last=False)
 
     def mark_inactive(self, platform: str, chat_id: str) -> None:
         """The user blocked the bot: no more nudges until they write to us again."""
@@ -192,7 +290,7 @@ class CoachService:
             db.execute(
                 update(users)
                 .where(users.c.platform == platform, users.c.chat_id == chat_id)
-                .values(active=False, next_nudge_at=None)
+                .values(active=False, next_nudge_at=None, version=users.c.version + 1)
             )
 
     def state_of(self, platform: str, chat_id: str) -> Coachee | None:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
@@ -33,6 +35,33 @@ _engines: list[Engine] = []
 def _remember_engine(connection: Connection) -> None:
     if connection.engine not in _engines:
         _engines.append(connection.engine)
+
+
+_PROJECT = Path(__file__).resolve().parents[1]
+_OURS = tuple(str(_PROJECT / part) for part in ("bot", "bench", "tests"))
+_BOT = _PROJECT / "bot"
+_MIGRATIONS = _BOT / "store" / "migrations"
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _user_writes_move_the_version(
+    _connection: Connection, _cursor: Any, statement: str, *_: Any
+) -> None:
+    """Every write to a user's row from bot/ moves its version on: `CoachService` trusts the
+    copies it keeps only while their version is the row's (migrations run before any copy)."""
+    words = statement.lower().split()
+    if words[:2] != ["update", "users"] or "version" in statement.lower():
+        return
+    frame = sys._getframe(1)
+    while frame is not None and not frame.f_code.co_filename.startswith(_OURS):
+        frame = frame.f_back  # SQLAlchemy's own frames: find the line that wrote
+    if frame is None:
+        return
+    path = frame.f_code.co_filename
+    if path.startswith(str(_BOT)) and not path.startswith(str(_MIGRATIONS)):
+        raise AssertionError(
+            f"{path}:{frame.f_lineno} writes to users without moving the row's version"
+        )
 
 
 def postgres_url() -> str | None:
