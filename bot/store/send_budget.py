@@ -47,7 +47,7 @@ from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Engine, Float, Table, func, select, update
+from sqlalchemy import Connection, CursorResult, Engine, Float, Table, func, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
@@ -217,13 +217,6 @@ class SendBudget:
             .values(bot=self.bot, next_slot=0.0, sender_until=0.0, turn=0)
             .on_conflict_do_nothing(index_elements=["bot"])
         )
-
-    def next_slot(self) -> float:
-        with unit_of_work(self.engine) as db:
-            value = db.execute(
-                select(send_budget.c.next_slot).where(send_budget.c.bot == self.bot)
-            ).scalar()
-        return 0.0 if value is None else float(value)
 
 
 Runner = Callable[..., Awaitable[Any]]

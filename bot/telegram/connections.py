@@ -97,13 +97,16 @@ class QuickCheckBackend(httpcore.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
 
-def quick_check_transport(connections: int) -> httpx.AsyncHTTPTransport:
+def quick_check_transport(
+    connections: int, ssl_context: ssl.SSLContext | None = None
+) -> httpx.AsyncHTTPTransport:
     """httpx's transport with at most `connections` connections, each a `QuickCheckStream`.
 
     httpx takes no network backend, so its connection pool is replaced by the same pool (same
-    limits as PTB's: `connections` at most, every idle one kept for httpx's 5 s) built with one."""
+    limits as PTB's: `connections` at most, every idle one kept for httpx's 5 s) built with one.
+    HTTPS connections verify the server with `ssl_context` (httpx's default: certifi's CAs)."""
     # One SSL context for both pools: loading the CA certificates takes ~30 ms at start-up.
-    context = httpx.create_ssl_context()
+    context = ssl_context or httpx.create_ssl_context()
     transport = httpx.AsyncHTTPTransport(verify=context)
     transport._pool = httpcore.AsyncConnectionPool(
         ssl_context=context,
@@ -122,18 +125,23 @@ def bot_api_request(
     read_timeout: float,
     write_timeout: float = 5.0,
     pool_timeout: float = 1.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> HTTPXRequest:
     """PTB's request object for the Bot API, on `connections` quick-check connections.
 
     httpx uses the proxy that `HTTPS_PROXY` and friends name only with its own transport, so
-    while one is set the request keeps httpx's transport (and its slower check)."""
+    while one is set the request keeps httpx's transport (and its slower check). Either way
+    HTTPS servers are verified with `ssl_context` when one is given (the tests' own CA)."""
     proxied = any(scheme != "no" for scheme in urllib.request.getproxies())
-    transport = None if proxied else quick_check_transport(connections)
+    transport = None if proxied else quick_check_transport(connections, ssl_context)
+    httpx_kwargs: dict[str, Any] = {"transport": transport}
+    if ssl_context is not None:
+        httpx_kwargs["verify"] = ssl_context
     return HTTPXRequest(
         connection_pool_size=connections,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         write_timeout=write_timeout,
         pool_timeout=pool_timeout,
-        httpx_kwargs={"transport": transport},
+        httpx_kwargs=httpx_kwargs,
     )
