@@ -80,8 +80,10 @@ def system_clock() -> datetime:
 
 
 # How many users' rows one process keeps a copy of (`CoachService`): one per user in the middle
-# of a conversation, up to ~40 kB each (a coachee near the end of a session), so ~40 MB at most.
-KNOWN_USERS = 1000
+# of a conversation, 16 to 41 kB each (a coachee early in a session, near its end), so 80 MB at
+# most. Above the number of users talking at once: each copy is dropped least recently used
+# first, so with more users than copies taking turns, none would be found again.
+KNOWN_USERS = 2000
 
 
 @dataclass(frozen=True)
