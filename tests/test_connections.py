@@ -193,14 +193,7 @@ async def test_ptb_requests_work_again_after_a_shutdown(server: TinyServer) -> N
 async def test_the_bot_api_request_opens_quick_check_connections(
     server: TinyServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened: list[QuickCheckStream] = []
-    original = QuickCheckStream.__init__
-
-    def noting(self: QuickCheckStream, stream: httpcore.AsyncNetworkStream) -> None:
-        original(self, stream)
-        opened.append(self)
-
-    monkeypatch.setattr(QuickCheckStream, "__init__", noting)
+    opened = recording_quick_check_streams(monkeypatch)
     request = bot_api_request(2, connect_timeout=5, read_timeout=5)
     await request.initialize()
     assert await request.post(f"http://127.0.0.1:{server.port}/botTOKEN/getMe") is True
